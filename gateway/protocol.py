@@ -1,0 +1,231 @@
+"""OpenAI wire protocol: pydantic models for /v1/chat/completions and /v1/models.
+
+Ordered as in the official OpenAI API reference; Keel-specific fields are fenced under a comment.
+Inbound models allow extra fields (an SDK client never gets an error for a parameter Keel ignores)
+and report what they ignored. This module imports no torch or transformers: it converts to and from
+Keel's own small types in ``gateway.backends.base``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gateway.backends.base import Completion, Delta, GenerationRequest, Message
+
+
+class _Inbound(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    def ignored_fields(self) -> list[str]:
+        """Names of fields the client sent that Keel does not use."""
+        return sorted((self.model_extra or {}).keys())
+
+
+class _Outbound(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class TextPart(_Inbound):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Inbound):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The message content as one string (text parts joined by newlines)."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content)
+
+
+class StreamOptions(_Inbound):
+    include_usage: bool = False
+
+
+class ResponseFormat(_Inbound):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: dict[str, Any] | None = None
+
+
+class ChatCompletionRequest(_Inbound):
+    messages: list[ChatMessage] = Field(min_length=1)
+    model: str = Field(min_length=1)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = None
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    metadata: dict[str, str] | None = None
+    n: int = Field(default=1, ge=1, le=16)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    response_format: ResponseFormat | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    tool_choice: str | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    user: str | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _at_most_four_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list):
+            if len(value) > 4:
+                raise ValueError("at most 4 stop sequences are allowed")
+            if any(not s for s in value):
+                raise ValueError("stop sequences must be non-empty")
+        return value
+
+    @model_validator(mode="after")
+    def _tokens_agree(self) -> ChatCompletionRequest:
+        if self.max_tokens and self.max_completion_tokens and self.max_tokens != self.max_completion_tokens:
+            raise ValueError("max_tokens and max_completion_tokens disagree; send one of them")
+        return self
+
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    def to_generation(self, default_max_tokens: int) -> GenerationRequest:
+        """Convert to the backend's request type."""
+        return GenerationRequest(
+            # "developer" is OpenAI's newer name for the system role.
+            messages=[
+                Message(role="system" if m.role == "developer" else m.role, content=m.text())
+                for m in self.messages
+            ],
+            n=self.n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
+            stop=self.stop_list(),
+            seed=self.seed,
+        )
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class Usage(_Outbound):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(_Outbound):
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    refusal: str | None = None
+
+
+class Choice(_Outbound):
+    index: int
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length", "content_filter", "tool_calls"] | None
+    logprobs: None = None
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+class ChatCompletion(_Outbound):
+    id: str = Field(default_factory=_completion_id)
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    system_fingerprint: str | None = None
+
+    @classmethod
+    def from_completion(cls, completion: Completion, model: str) -> ChatCompletion:
+        return cls(
+            model=model,
+            choices=[
+                Choice(index=c.index, message=AssistantMessage(content=c.text), finish_reason=c.finish_reason)
+                for c in completion.choices
+            ],
+            usage=Usage(
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                total_tokens=completion.prompt_tokens + completion.completion_tokens,
+            ),
+        )
+
+
+class DeltaMessage(_Outbound):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(_Outbound):
+    index: int
+    delta: DeltaMessage
+    finish_reason: Literal["stop", "length", "content_filter", "tool_calls"] | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(_Outbound):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+    @classmethod
+    def from_delta(cls, delta: Delta, *, id: str, created: int, model: str) -> ChatCompletionChunk:
+        return cls(
+            id=id,
+            created=created,
+            model=model,
+            choices=[
+                ChunkChoice(
+                    index=delta.index,
+                    delta=DeltaMessage(content=delta.text if delta.text else None),
+                    finish_reason=delta.finish_reason,
+                )
+            ],
+        )
+
+
+class ModelCard(_Outbound):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "keel"
+
+
+class ModelList(_Outbound):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorBody(_Outbound):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(_Outbound):
+    error: ErrorBody

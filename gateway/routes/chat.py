@@ -1,0 +1,119 @@
+"""POST /v1/chat/completions: parse, run the pipeline, render JSON or SSE."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from gateway.backends.base import Delta
+from gateway.deps import PipelineDep, PrincipalDep
+from gateway.errors import KeelError, invalid_request
+from gateway.pipeline import Pipeline, Timing
+from gateway.protocol import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, DeltaMessage, Usage
+from telemetry import metrics
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["chat"])
+ROUTE = "/v1/chat/completions"
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks when stream=true"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}},
+        }
+    },
+)
+async def create_chat_completion(request: Request, principal: PrincipalDep, pipeline: PipelineDep) -> Response:
+    started = time.perf_counter()
+    # Parsed here rather than by FastAPI: the key is checked first, and a body sent without a JSON
+    # content type (curl -d) is still read as JSON.
+    body = parse_body(await request.body())
+    if ignored := body.ignored_fields():
+        log.debug("ignoring unsupported request fields", extra={"fields": ignored})
+    generation = pipeline.prepare(body, principal)
+    request.scope.setdefault("state", {})["keel_model"] = pipeline.model_id
+    timing = Timing()
+    if not body.stream:
+        result = await pipeline.complete(generation, timing)
+        metrics.GATEWAY_OVERHEAD.labels(route=ROUTE).observe(max(0.0, time.perf_counter() - started - timing.backend_s))
+        return JSONResponse(result.model_dump())
+
+    deltas = pipeline.stream(generation, timing)
+    # Wait for the first delta before answering, so errors that happen before any text (queue full,
+    # backend down) are still real HTTP statuses rather than events inside a 200 stream.
+    try:
+        first = await anext(deltas)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await deltas.aclose()
+        raise
+    # For a stream, the gateway's share is what happened before the backend was called.
+    metrics.GATEWAY_OVERHEAD.labels(route=ROUTE).observe(max(0.0, (timing.backend_started or started) - started))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(
+        _events(pipeline, body.n, first, deltas, timing, include_usage),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    pipeline: Pipeline,
+    n: int,
+    first: Delta | None,
+    deltas: AsyncIterator[Delta],
+    timing: Timing,
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    head = ChatCompletionChunk(id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=pipeline.model_id, choices=[])
+    ident = {"id": head.id, "created": head.created, "model": head.model}
+    async with contextlib.aclosing(deltas):  # type: ignore[type-var]
+        try:
+            for index in range(n):
+                role = ChunkChoice(index=index, delta=DeltaMessage(role="assistant", content=""))
+                yield _sse(head.model_copy(update={"choices": [role]}))
+            if first is not None:
+                yield _sse(ChatCompletionChunk.from_delta(first, **ident))
+            async for delta in deltas:
+                yield _sse(ChatCompletionChunk.from_delta(delta, **ident))
+            if include_usage:
+                usage = Usage(
+                    prompt_tokens=timing.prompt_tokens,
+                    completion_tokens=timing.completion_tokens,
+                    total_tokens=timing.prompt_tokens + timing.completion_tokens,
+                )
+                yield _sse(head.model_copy(update={"usage": usage}))
+        except KeelError as exc:
+            # Streaming has started: the error becomes a final event, as OpenAI does.
+            log.warning("stream ended by error: %s", exc.message)
+            yield f"data: {_json(exc.body())}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def parse_body(raw: bytes) -> ChatCompletionRequest:
+    try:
+        return ChatCompletionRequest.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        raise invalid_request(exc.errors()) from None
+
+
+def _sse(chunk: ChatCompletionChunk) -> str:
+    return f"data: {chunk.model_dump_json()}\n\n"
+
+
+def _json(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))

@@ -1,0 +1,72 @@
+"""Gateway settings: ``KEEL_*`` environment variables over a YAML file over defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from alignment.registry import DEFAULT_MODEL, keel_home
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads at start-up. Build one with ``Settings.load(config_file)``."""
+
+    model_config = SettingsConfigDict(env_prefix="KEEL_", extra="ignore")
+
+    model: str = Field(DEFAULT_MODEL, description="Registered model name or a local HF model directory.")
+    served_model_name: str | None = Field(None, description="Model id clients use; defaults to the model's name.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    home: Path = Field(default_factory=keel_home, description="Local state: models, keys, stores.")
+    keys_file: Path | None = Field(None, description="API keys file (YAML, SHA-256 hashes); default home/keys.yaml.")
+    environment: Literal["development", "production"] = "development"
+    log_level: str = "info"
+    default_max_tokens: int = Field(256, ge=1, description="max_tokens when a request sets none.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    # Embedded engine
+    max_batch_size: int = Field(8, ge=1, description="Sequences decoded together per forward.")
+    batch_window_ms: float = Field(10.0, ge=0, description="How long an idle engine waits to batch arrivals.")
+    max_waiting: int = Field(64, ge=1, description="Queued requests beyond this get 503 at once.")
+    threads: int = Field(0, ge=0, description="torch intra-op threads (0: torch's default).")
+    device: str = "cpu"
+
+    config_file: Path | None = Field(None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("yaml_file"):
+            sources.append(YamlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Settings from ``config_file`` (or ``./keel.yaml`` if present), the environment and overrides."""
+        path = Path(config_file) if config_file else Path("keel.yaml")
+        if config_file and not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        found = path if path.is_file() else None
+        bound = type("Settings", (cls,), {"model_config": cls.model_config | {"yaml_file": found}})
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return cls.model_validate(bound(**values).model_dump() | {"config_file": found})
+
+    @model_validator(mode="after")
+    def _default_paths(self) -> Settings:
+        if self.keys_file is None:
+            self.keys_file = self.home / "keys.yaml"
+        return self
+
+    @property
+    def keys_path(self) -> Path:
+        assert self.keys_file is not None
+        return self.keys_file
