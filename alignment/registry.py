@@ -160,6 +160,7 @@ def _materialise(spec: ModelSpec) -> Path:
     try:
         spec.build(tmp)
         (tmp / _READY_MARKER).write_text(spec.description + "\n")
+        tmp.chmod(0o755)  # mkdtemp makes it private; the model is not a secret
         try:
             tmp.rename(target)
         except OSError:
