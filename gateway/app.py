@@ -17,6 +17,7 @@ from alignment import registry
 from gateway.auth import KeyStore
 from gateway.backends.base import ModelBackend
 from gateway.errors import InvalidRequest, KeelError, NotFound, invalid_request
+from gateway.limits import Limits, MemoryCounters, RateLimiter, RedisCounters
 from gateway.middleware import BodyLimit, RequestContext
 from gateway.pipeline import Pipeline
 from gateway.routes import chat, models, ops
@@ -51,6 +52,7 @@ def create_app(settings: Settings, backend: ModelBackend | None = None, model_id
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path)
+    app.state.limiter = build_limiter(settings)
     app.state.started_at = time.time()
     if backend is not None:
         app.state.pipeline = Pipeline(backend, served, settings.default_max_tokens)
@@ -61,6 +63,13 @@ def create_app(settings: Settings, backend: ModelBackend | None = None, model_id
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     return app
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """Rate limits in this process, or in Redis when ``redis_url`` is set."""
+    default = Limits(settings.rate_limit_rpm, settings.rate_limit_tpm, settings.rate_limit_concurrency)
+    store = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
+    return RateLimiter(store, default)
 
 
 def _embedded_backend(settings: Settings) -> Any:

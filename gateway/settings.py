@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     log_level: str = "info"
     default_max_tokens: int = Field(256, ge=1, description="max_tokens when a request sets none.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    # Rate limits per key (a key's own `limits:` config wins); 0 is unlimited.
+    rate_limit_rpm: int = Field(0, ge=0, description="Requests per minute per key.")
+    rate_limit_tpm: int = Field(0, ge=0, description="Prompt + completion tokens per minute per key.")
+    rate_limit_concurrency: int = Field(0, ge=0, description="Concurrent requests per key.")
+    redis_url: str | None = Field(None, description="Share rate limits across gateway processes through Redis.")
     # Embedded engine
     max_batch_size: int = Field(8, ge=1, description="Sequences decoded together per forward.")
     batch_window_ms: float = Field(10.0, ge=0, description="How long an idle engine waits to batch arrivals.")

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from gateway.backends.base import Delta
-from gateway.deps import PipelineDep, PrincipalDep
+from gateway.deps import AdmittedDep, PipelineDep
 from gateway.errors import KeelError, invalid_request
 from gateway.pipeline import Pipeline, Timing
 from gateway.protocol import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, DeltaMessage, Usage
@@ -36,7 +36,7 @@ ROUTE = "/v1/chat/completions"
         }
     },
 )
-async def create_chat_completion(request: Request, principal: PrincipalDep, pipeline: PipelineDep) -> Response:
+async def create_chat_completion(request: Request, principal: AdmittedDep, pipeline: PipelineDep) -> Response:
     started = time.perf_counter()
     # Parsed here rather than by FastAPI: the key is checked first, and a body sent without a JSON
     # content type (curl -d) is still read as JSON.
@@ -45,7 +45,7 @@ async def create_chat_completion(request: Request, principal: PrincipalDep, pipe
         log.debug("ignoring unsupported request fields", extra={"fields": ignored})
     generation = pipeline.prepare(body, principal)
     request.scope.setdefault("state", {})["keel_model"] = pipeline.model_id
-    timing = Timing()
+    timing = request.state.keel_timing = Timing()
     if not body.stream:
         result = await pipeline.complete(generation, timing)
         metrics.GATEWAY_OVERHEAD.labels(route=ROUTE).observe(max(0.0, time.perf_counter() - started - timing.backend_s))
