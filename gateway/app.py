@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,19 +23,30 @@ from gateway.middleware import BodyLimit, RequestContext
 from gateway.pipeline import Pipeline
 from gateway.routes import chat, models, ops
 from gateway.settings import Settings
+from rag.base import Retriever
+from rag.grounding import Grounder
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, backend: ModelBackend | None = None, model_id: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, backend: ModelBackend | None = None, model_id: str | None = None, retriever: Retriever | None = None
+) -> FastAPI:
     """Build the gateway. Without ``backend``, the embedded transformers backend loads ``settings.model``."""
-    served = model_id or settings.served_model_name or registry.served_name(settings.model)
+    # An upstream serves its model under the name Keel sends it; a local model is named by the registry.
+    local_name = settings.model if settings.backend == "upstream" else registry.served_name(settings.model)
+    served = model_id or settings.served_model_name or local_name
+    # Cheap to build: the embedder and the Chroma client open on first use, or at start-up when RAG is on.
+    grounder = Grounder(settings.rag, settings.home, retriever)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = backend is None
-        active: Any = backend if backend is not None else _embedded_backend(settings)
-        app.state.pipeline = Pipeline(active, served, settings.default_max_tokens)
+        active: Any = backend if backend is not None else build_backend(settings)
+        app.state.pipeline = Pipeline(active, served, settings.default_max_tokens, grounder=grounder)
+        if settings.rag.enabled:
+            await grounder.retriever()
         if owned:
             await active.start()
             log.info("model ready", extra={"model": served})
@@ -43,6 +55,7 @@ def create_app(settings: Settings, backend: ModelBackend | None = None, model_id
         finally:
             if owned:
                 await active.aclose()
+            metrics.process_exiting()
 
     app = FastAPI(
         title="Keel gateway",
@@ -55,10 +68,11 @@ def create_app(settings: Settings, backend: ModelBackend | None = None, model_id
     app.state.limiter = build_limiter(settings)
     app.state.started_at = time.time()
     if backend is not None:
-        app.state.pipeline = Pipeline(backend, served, settings.default_max_tokens)
+        app.state.pipeline = Pipeline(backend, served, settings.default_max_tokens, grounder=grounder)
     for router in (chat.router, models.router, ops.router):
         app.include_router(router)
     _install_error_handlers(app)
+    _document_chat_body(app)
     # Outermost first: request context sees every response, including 413s.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
@@ -72,6 +86,41 @@ def build_limiter(settings: Settings) -> RateLimiter:
     return RateLimiter(store, default)
 
 
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn workers (``gateway.app:app_from_env``, factory=True): settings from ``KEEL_*``."""
+    from telemetry.logging import configure
+
+    # `keel serve --workers N` exports its flags as KEEL_* and the config path as KEEL_CONFIG_FILE.
+    settings = Settings.load(os.environ.get("KEEL_CONFIG_FILE") or None)
+    configure(settings.log_level)
+    return create_app(settings)
+
+
+def build_backend(settings: Settings) -> Any:
+    """The backend ``settings.backend`` names."""
+    return BACKENDS[settings.backend](settings)
+
+
+def _upstream_backend(settings: Settings) -> Any:
+    from gateway.backends.upstream import UpstreamBackend, UpstreamOptions
+
+    key = settings.upstream_api_key
+    return UpstreamBackend(
+        UpstreamOptions(
+            urls=list(settings.upstream_urls),
+            model=settings.model,
+            api_key=key.get_secret_value() if key else None,
+            timeout_s=settings.upstream_timeout_s,
+            connect_timeout_s=settings.upstream_connect_timeout_s,
+            retries=settings.upstream_retries,
+            breaker_failures=settings.upstream_breaker_failures,
+            breaker_reset_s=settings.upstream_breaker_reset_s,
+            health_path=settings.upstream_health_path,
+            health_interval_s=settings.upstream_health_interval_s,
+        )
+    )
+
+
 def _embedded_backend(settings: Settings) -> Any:
     from gateway.backends.transformers import EngineOptions, TransformersBackend
 
@@ -83,6 +132,20 @@ def _embedded_backend(settings: Settings) -> Any:
         device=settings.device,
     )
     return TransformersBackend(registry.resolve(settings.model), options)
+
+
+BACKENDS = {"transformers": _embedded_backend, "upstream": _upstream_backend}
+
+
+def _document_chat_body(app: FastAPI) -> None:
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = chat.document_request_schema(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

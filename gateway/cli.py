@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from gateway.auth import ROLES, KeyStore
 from gateway.settings import Settings
+from rag import cli as rag_cli
 
 log = logging.getLogger("keel")
 
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--config", help="YAML settings file (default ./keel.yaml if present)")
     serve.add_argument("--log-level", help="debug, info, warning or error")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1); /metrics merges them")
     serve.add_argument(
         "--init-dev-key",
         action="store_true",
@@ -57,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     listing = keys_cmds.add_parser("list", help="list keys (tenant, roles, id; never the key)")
     listing.add_argument("--config", help="YAML settings file (locates the keys file)")
     listing.set_defaults(handler=_keys_list)
+    rag_cli.add_commands(commands, Settings.load)  # keel ingest, keel rag eval|sources|delete
+    from alignment import cli as align_cli  # argparse only; the pipeline loads torch when it runs
+
+    align = commands.add_parser(
+        "align", help="run an alignment recipe", description="Run an alignment recipe (or one stage); stages resume."
+    )
+    align_cli.add_arguments(align)
+    align.set_defaults(handler=align_cli.run)
     return parser
 
 
@@ -69,7 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.load(
         args.config, model=args.model, served_model_name=args.served_model_name, host=args.host, port=args.port,
-        log_level=args.log_level,
+        log_level=args.log_level, workers=args.workers,
     )
     configure(settings.log_level)
     store = KeyStore(settings.keys_path)
@@ -78,10 +88,36 @@ def _serve(args: argparse.Namespace) -> int:
         _print_dev_key(key, settings)
     elif store.count() == 0:
         log.warning("no API keys yet: create one with `keel keys add --tenant T --roles user`", extra={"keys_file": str(settings.keys_path)})
-    log.info("resolving model", extra={"model": settings.model})
-    registry.resolve(settings.model)  # builds the local copy once (GGUF → safetensors) before serving
+    if settings.backend == "transformers":
+        log.info("resolving model", extra={"model": settings.model})
+        registry.resolve(settings.model)  # builds the local copy once (GGUF → safetensors) before serving
+    if settings.workers > 1:
+        return _serve_workers(args, settings)
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30)
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """Several processes on one socket: each builds its app from KEEL_* (gateway.app:app_from_env)."""
+    import os
+
+    import uvicorn
+
+    from telemetry import metrics
+
+    flags = {"KEEL_MODEL": args.model, "KEEL_SERVED_MODEL_NAME": args.served_model_name, "KEEL_HOST": args.host,
+             "KEEL_PORT": args.port, "KEEL_LOG_LEVEL": args.log_level, "KEEL_CONFIG_FILE": settings.config_file}
+    os.environ.update({name: str(value) for name, value in flags.items() if value is not None})
+    given = metrics.multiprocess_dir()
+    shared = metrics.prepare_multiprocess_dir(given)  # before the workers import prometheus_client
+    log.info("starting workers", extra={"workers": settings.workers, "metrics_dir": str(shared)})
+    try:
+        uvicorn.run("gateway.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_config=None, timeout_graceful_shutdown=30)
+    finally:
+        if given is None:
+            metrics.remove_multiprocess_dir(shared)
     return 0
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.backends.base import Completion, Delta, GenerationRequest, Message
 
@@ -62,6 +62,10 @@ class ResponseFormat(_Inbound):
     json_schema: dict[str, Any] | None = None
 
 
+class KeelOptions(_Inbound):
+    rag: bool | None = None
+
+
 class ChatCompletionRequest(_Inbound):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str = Field(min_length=1)
@@ -74,7 +78,7 @@ class ChatCompletionRequest(_Inbound):
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     response_format: ResponseFormat | None = None
     seed: int | None = None
-    stop: str | list[str] | None = None
+    stop: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=4)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
@@ -82,22 +86,15 @@ class ChatCompletionRequest(_Inbound):
     tools: list[dict[str, Any]] | None = None
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     user: str | None = None
+    # --- Keel extensions (not in OpenAI's API; SDK clients send them with extra_body) ---
+    rag: bool | None = None  # ground this request in the tenant's knowledge base (or not)
+    keel: KeelOptions | None = None  # {"rag": true}, the namespaced form of the same switches
 
-    @field_validator("stop")
-    @classmethod
-    def _at_most_four_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list):
-            if len(value) > 4:
-                raise ValueError("at most 4 stop sequences are allowed")
-            if any(not s for s in value):
-                raise ValueError("stop sequences must be non-empty")
-        return value
-
-    @model_validator(mode="after")
-    def _tokens_agree(self) -> ChatCompletionRequest:
-        if self.max_tokens and self.max_completion_tokens and self.max_tokens != self.max_completion_tokens:
-            raise ValueError("max_tokens and max_completion_tokens disagree; send one of them")
-        return self
+    def rag_requested(self) -> bool | None:
+        """The request's own RAG switch: top-level ``rag`` or ``keel.rag``; None when it says nothing."""
+        if self.rag is not None:
+            return self.rag
+        return self.keel.rag if self.keel else None
 
     def stop_list(self) -> list[str]:
         if self.stop is None:
@@ -115,6 +112,7 @@ class ChatCompletionRequest(_Inbound):
             n=self.n,
             temperature=self.temperature,
             top_p=self.top_p,
+            # max_completion_tokens is OpenAI's newer name: it wins when both are sent.
             max_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
             stop=self.stop_list(),
             seed=self.seed,
@@ -122,6 +120,29 @@ class ChatCompletionRequest(_Inbound):
 
 
 # --------------------------------------------------------------------------- responses
+
+
+# --- Keel extensions: grounding (RAG) fields, present only on grounded responses ---
+class Citation(_Outbound):
+    source_id: int  # the [n] the answer cites
+    clause: str | None = None
+    title: str = ""
+    uri: str = ""
+    score: float = 0.0
+
+
+class GroundingReport(_Outbound):
+    status: Literal["grounded", "not_found"]  # not_found: nothing relevant, the gateway answered itself
+    check: list[str] = Field(default_factory=list)  # per choice: cited, uncited, invalid_citation, not_found
+    cited: list[int] = Field(default_factory=list)
+    invalid: list[int] = Field(default_factory=list)
+    flagged: bool = False  # the output check flagged an answer (uncited, or citing sources it was not given)
+    dropped: int = 0  # retrieved chunks left out (below the relevance threshold or flagged by a guard)
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
 
 
 class Usage(_Outbound):
@@ -155,6 +176,9 @@ class ChatCompletion(_Outbound):
     choices: list[Choice]
     usage: Usage
     system_fingerprint: str | None = None
+    # --- Keel extensions ---
+    citations: list[Citation] | None = Field(None, exclude_if=_absent)
+    grounding: GroundingReport | None = Field(None, exclude_if=_absent)
 
     @classmethod
     def from_completion(cls, completion: Completion, model: str) -> ChatCompletion:
@@ -191,6 +215,9 @@ class ChatCompletionChunk(_Outbound):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
+    # --- Keel extensions (on the final chunk of a grounded stream) ---
+    citations: list[Citation] | None = Field(None, exclude_if=_absent)
+    grounding: GroundingReport | None = Field(None, exclude_if=_absent)
 
     @classmethod
     def from_delta(cls, delta: Delta, *, id: str, created: int, model: str) -> ChatCompletionChunk:
@@ -229,3 +256,16 @@ class ErrorBody(_Outbound):
 
 class ErrorResponse(_Outbound):
     error: ErrorBody
+
+
+# Documented on every route so OpenAPI clients and fuzzers know Keel's error shapes.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Invalid request (malformed JSON, bad parameter)"},
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "The key may not use this model, tool or route"},
+    404: {"model": ErrorResponse, "description": "Unknown model or route"},
+    413: {"model": ErrorResponse, "description": "Request body too large"},
+    429: {"model": ErrorResponse, "description": "Rate limited (see Retry-After)"},
+    503: {"model": ErrorResponse, "description": "Backend not ready or overloaded (see Retry-After)"},
+    504: {"model": ErrorResponse, "description": "Backend timed out"},
+}

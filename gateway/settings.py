@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from alignment.registry import DEFAULT_MODEL, keel_home
+from rag.config import RagSettings
 
 
 class Settings(BaseSettings):
@@ -37,6 +44,35 @@ class Settings(BaseSettings):
     max_waiting: int = Field(64, ge=1, description="Queued requests beyond this get 503 at once.")
     threads: int = Field(0, ge=0, description="torch intra-op threads (0: torch's default).")
     device: str = "cpu"
+    # Serving: which backend, how many worker processes (see docs/scaling.md)
+    backend: Literal["transformers", "upstream"] = Field("transformers", description="Embedded model or upstream HTTP.")
+    workers: int = Field(1, ge=1, description="Gateway worker processes; /metrics merges them.")
+    # Upstream backend: OpenAI-compatible replicas (vLLM); `model` is the id sent upstream
+    upstream_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Replica base URLs (env: comma-separated), e.g. http://vllm:8000."
+    )
+    upstream_api_key: SecretStr | None = Field(None, description="Bearer token for the upstream; never logged.")
+    upstream_timeout_s: float = Field(60.0, gt=0, description="Longest wait for upstream bytes (first token).")
+    upstream_connect_timeout_s: float = Field(2.0, gt=0)
+    upstream_retries: int = Field(2, ge=0, description="Extra attempts on connect errors, 429 and 5xx.")
+    upstream_health_path: str = "/v1/models"
+    upstream_health_interval_s: float = Field(5.0, ge=0, description="Health-check period (0: off).")
+    upstream_breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open a circuit.")
+    upstream_breaker_reset_s: float = Field(10.0, gt=0, description="Open-circuit pause before a trial.")
+
+    @field_validator("upstream_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        return [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _upstream_has_urls(self) -> Settings:
+        if self.backend == "upstream" and not self.upstream_urls:
+            raise ValueError("backend 'upstream' needs upstream_urls (KEEL_UPSTREAM_URLS=http://host:port,...)")
+        return self
+
+    # Grounding (RAG): the `rag:` block in YAML, or KEEL_RAG='{"enabled": true}' (see rag/config.py)
+    rag: RagSettings = Field(default_factory=RagSettings, description="Retrieval, relevance threshold, citations.")
 
     config_file: Path | None = Field(None, exclude=True)
 

@@ -1,0 +1,1 @@
+"""Guards: the `Guard` protocol and its decisions, injection rules, the grounding output check."""

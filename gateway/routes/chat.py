@@ -17,11 +17,11 @@ from gateway.backends.base import Delta
 from gateway.deps import AdmittedDep, PipelineDep
 from gateway.errors import KeelError, invalid_request
 from gateway.pipeline import Pipeline, Timing
-from gateway.protocol import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, DeltaMessage, Usage
+from gateway.protocol import ERROR_RESPONSES, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, DeltaMessage, Usage
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["chat"])
+router = APIRouter(prefix="/v1", tags=["chat"], responses=ERROR_RESPONSES)
 ROUTE = "/v1/chat/completions"
 
 
@@ -29,10 +29,11 @@ ROUTE = "/v1/chat/completions"
     "/chat/completions",
     response_model=ChatCompletion,
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks when stream=true"}},
+    # The body is parsed by hand (below); this documents it for OpenAPI clients and fuzzers.
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
         }
     },
 )
@@ -46,6 +47,7 @@ async def create_chat_completion(request: Request, principal: AdmittedDep, pipel
     generation = pipeline.prepare(body, principal)
     request.scope.setdefault("state", {})["keel_model"] = pipeline.model_id
     timing = request.state.keel_timing = Timing()
+    await pipeline.ground(body, principal, generation, timing)
     if not body.stream:
         result = await pipeline.complete(generation, timing)
         metrics.GATEWAY_OVERHEAD.labels(route=ROUTE).observe(max(0.0, time.perf_counter() - started - timing.backend_s))
@@ -90,18 +92,32 @@ async def _events(
                 yield _sse(ChatCompletionChunk.from_delta(first, **ident))
             async for delta in deltas:
                 yield _sse(ChatCompletionChunk.from_delta(delta, **ident))
+            # A grounded stream ends with a chunk carrying the citations (the usage chunk, when asked for).
+            citations, grounding = pipeline.grounding_fields(timing)
+            final = {"citations": citations, "grounding": grounding} if citations is not None else {}
             if include_usage:
                 usage = Usage(
                     prompt_tokens=timing.prompt_tokens,
                     completion_tokens=timing.completion_tokens,
                     total_tokens=timing.prompt_tokens + timing.completion_tokens,
                 )
-                yield _sse(head.model_copy(update={"usage": usage}))
+                yield _sse(head.model_copy(update={"usage": usage} | final))
+            elif final:
+                yield _sse(head.model_copy(update=final))
         except KeelError as exc:
             # Streaming has started: the error becomes a final event, as OpenAI does.
             log.warning("stream ended by error: %s", exc.message)
             yield f"data: {_json(exc.body())}\n\n"
     yield "data: [DONE]\n\n"
+
+
+def document_request_schema(openapi: dict) -> dict:
+    """Add ChatCompletionRequest and its nested models to the OpenAPI components."""
+    schema = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    components.update(schema.pop("$defs", {}))
+    components["ChatCompletionRequest"] = schema
+    return openapi
 
 
 def parse_body(raw: bytes) -> ChatCompletionRequest:

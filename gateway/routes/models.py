@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 
 from gateway.deps import PipelineDep, PrincipalDep
 from gateway.errors import ModelNotServed
-from gateway.protocol import ModelCard, ModelList
+from gateway.protocol import ERROR_RESPONSES, ModelCard, ModelList
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], responses=ERROR_RESPONSES)
 
 
 def _cards(request: Request, pipeline: PipelineDep, principal: PrincipalDep) -> list[ModelCard]:

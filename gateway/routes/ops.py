@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from telemetry import metrics as keel_metrics
 
 router = APIRouter(tags=["ops"])
 
@@ -24,4 +25,6 @@ async def ready(request: Request, response: Response) -> dict[str, str]:
 
 @router.get("/metrics", summary="Prometheus text exposition.", include_in_schema=False)
 async def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    # With several workers this merges every worker's samples (Prometheus multiprocess mode).
+    body, content_type = keel_metrics.exposition()
+    return Response(body, media_type=content_type)

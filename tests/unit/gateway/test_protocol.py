@@ -35,9 +35,8 @@ def test_max_tokens_mapping(fields, expected):
     assert _req(**fields).to_generation(default_max_tokens=16).max_tokens == expected
 
 
-def test_conflicting_max_tokens_are_refused():
-    with pytest.raises(ValidationError):
-        _req(max_tokens=3, max_completion_tokens=4)
+def test_max_completion_tokens_wins_over_max_tokens():
+    assert _req(max_tokens=3, max_completion_tokens=4).to_generation(16).max_tokens == 4
 
 
 @pytest.mark.parametrize(
