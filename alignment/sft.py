@@ -1,0 +1,67 @@
+"""Supervised fine-tuning on demonstrations: TRL ``SFTTrainer`` + LoRA, loss on assistant tokens only.
+
+SmolLM2's chat template has no ``{% generation %}`` markers, so training renders conversations with
+a template that produces the identical text plus those markers (``alignment/smollm2_training.jinja``);
+the adapter is saved without a tokenizer, so the model keeps its own template everywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from alignment import models
+from alignment.artifacts import RunPaths
+from alignment.data import load_demonstrations, write_jsonl
+from alignment.recipe import Recipe, resolve_path
+from alignment.training import last_checkpoint, trainer_kwargs
+
+log = logging.getLogger(__name__)
+
+
+def demonstration_records(recipe: Recipe) -> list[dict[str, Any]]:
+    return load_demonstrations([resolve_path(p) for p in recipe.data.demonstrations])
+
+
+def run(recipe: Recipe, paths: RunPaths) -> dict[str, Any]:
+    """Train the SFT adapter; returns its metrics."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = models.load_tokenizer(recipe.model)
+    tokenizer.chat_template = models.training_chat_template(tokenizer)
+    demos = demonstration_records(recipe)
+    dataset = Dataset.from_list([{"messages": demo["messages"]} for demo in demos])
+    model = models.load_causal_lm(recipe.model, models.dtype_for(recipe.bf16))
+    output_dir = str(paths.stage_dir("sft") / "trainer")
+    config = SFTConfig(
+        **trainer_kwargs(recipe, recipe.sft, output_dir),
+        assistant_only_loss=True,
+        max_length=recipe.sft.max_length,
+        train_sampling_strategy="group_by_length",  # batches of similar length: less padding on CPU
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=models.lora_config(recipe.sft.lora),
+    )
+    resume = last_checkpoint(output_dir)
+    if resume:
+        log.info("resuming SFT from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trained: Any = trainer.model  # the peft model (typed as a union by transformers)
+    if trainer.accelerator.is_main_process:
+        trained.save_pretrained(str(paths.sft_adapter))
+        models.save_lineage(paths.sft_adapter, models.Lineage(recipe.model))
+        write_jsonl(paths.stage_dir("sft") / "log.jsonl", trainer.state.log_history)
+    trainer.accelerator.wait_for_everyone()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {
+        "demonstrations": len(demos),
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+    }
