@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,3 +90,16 @@ def _merge_stage(base: list[dict[str, Any]], override: list[dict[str, Any]]) -> 
             merged.append(dict(entry))
             names.append(entry.get("name"))
     return merged
+
+
+class GuardSettings(BaseModel):
+    """The gateway's ``guards:`` block (keel.yaml, or ``KEEL_GUARDS`` as JSON): where policies live, model knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="Policy layers and input/output guards on every chat request.")
+    policies: Path | None = Field(None, description="Policy directory (platform.yaml, tenants/); default data/policies.")
+    embedding_threads: int = Field(1, ge=0, description="onnxruntime threads for the guard classifiers' MiniLM.")
+    embedding_max_tokens: int = Field(128, ge=16, le=256, description="Tokens of a text the classifiers read.")
+    executor_threads: int = Field(4, ge=1, description="Threads running Presidio and classifiers off the event loop.")
+    warm: bool = Field(True, description="Load Presidio and the classifiers (training them if missing) at start-up.")

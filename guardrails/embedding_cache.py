@@ -48,6 +48,9 @@ class EmbeddingCache:
 
                 embedder = load_embedder(self.home, threads=self.threads)
                 embedder.tokenizer.enable_truncation(max_length=self.max_tokens)
+                # Small length-sorted batches: a message and its short sentences are embedded together,
+                # and one batch pads every text to its longest (4 sentences padded to a 128-token text cost 3x).
+                embedder.batch_size = 4
                 self._embedder = embedder
             return self._embedder
 

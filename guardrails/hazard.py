@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from guardrails.base import Action, Decision, GuardContext
 from guardrails.embedding_cache import EmbeddingCache
-from guardrails.training import ClassifierStore
+from guardrails.training import ClassifierStore, sentences
 
 CATEGORIES = {
     "S1": "violent_crimes",
@@ -45,10 +45,15 @@ class HazardGuard:
         if not subject.strip():
             return Decision("allow", self.name)
         model = await asyncio.get_running_loop().run_in_executor(self.executor, self.store.get, "hazard")
-        X = await self.embeddings.embed([subject])
-        score = float(model.score(X)[0])
+        # On output each sentence is scored too: a reply (or a streamed window) is judged by its worst sentence,
+        # so a hazardous sentence between harmless ones cannot dilute its way through the hold-back buffer.
+        units = [subject, *sentences(subject)] if ctx.stage == "output" else [subject]
+        X = await self.embeddings.embed(units)
+        scores = model.score(X)
+        worst = int(scores.argmax())
+        score = float(scores[worst])
         threshold = model.threshold if self.threshold is None else self.threshold
-        label = model.top_positive(X)[0]
+        label = model.top_positive(X[worst : worst + 1])[0]
         category = f"{label}_{CATEGORIES.get(label, label)}"
         action = self.categories.get(label, self.action)
         if score <= threshold or action == "allow":

@@ -130,7 +130,6 @@ class PiiGuard:
 
 def _recognizers(entities: list[str], regions: Sequence[str], spacy_engine: Any) -> Iterator[Any]:
     from presidio_analyzer.predefined_recognizers import (
-        CreditCardRecognizer,
         EmailRecognizer,
         IbanRecognizer,
         IpRecognizer,
@@ -138,7 +137,7 @@ def _recognizers(entities: list[str], regions: Sequence[str], spacy_engine: Any)
     )
 
     builtin = {
-        "CREDIT_CARD": CreditCardRecognizer, "US_SSN": UsSsnRecognizer, "EMAIL_ADDRESS": EmailRecognizer,
+        "CREDIT_CARD": _card_recognizer, "US_SSN": UsSsnRecognizer, "EMAIL_ADDRESS": EmailRecognizer,
         "IBAN_CODE": IbanRecognizer, "IP_ADDRESS": IpRecognizer,
     }
     rest = []
@@ -158,6 +157,19 @@ def _recognizers(entities: list[str], regions: Sequence[str], spacy_engine: Any)
         for recognizer in registry.recognizers:
             if set(recognizer.supported_entities) & set(rest):
                 yield recognizer
+
+
+def _card_recognizer() -> Any:
+    """Presidio's card recognizer (Luhn-checked) plus Mastercard's 2-series BINs (2221-2720), which it lacks."""
+    from presidio_analyzer import Pattern
+    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
+
+    two_series = Pattern(
+        "Mastercard 2-series (weak)",
+        r"\b(222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)[- ]?(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b",
+        0.3,
+    )
+    return CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, two_series])
 
 
 def _phone_recognizer(regions: Sequence[str]) -> Any:

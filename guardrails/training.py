@@ -30,8 +30,15 @@ INJECTION_TARGET_FP = 0.04  # on benign texts, rules and classifier together
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
+SEGMENTS = "s1"  # how texts are cut for per-sentence scoring; part of artifact names (thresholds depend on it)
+
+
 def sentences(text: str, limit: int = 16) -> list[str]:
-    """The text's sentences worth scoring alone (a planted instruction hides in one sentence of a page)."""
+    """The text's sentences worth scoring alone (a planted instruction hides in one sentence of a page).
+
+    Grouping short sentences into ~100-character runs halved the embeddings per message but cost the
+    injection classifier 8 points of out-of-fold recall (0.64 → 0.55): quality wins here.
+    """
     parts = [p.strip() for p in _SENTENCE.split(text) if len(p.strip()) >= 12]
     return parts[:limit] if len(parts) > 1 else []
 
@@ -105,7 +112,7 @@ class ClassifierStore:
 
     def path(self, task: str) -> Path:
         digest = hashlib.sha256(TASKS[task].train_file.read_bytes()).hexdigest()[:12]
-        return self.home / "guards" / f"{task}-{self.embeddings.version}-{digest}.npz"
+        return self.home / "guards" / f"{task}-{self.embeddings.version}-{SEGMENTS}-{digest}.npz"
 
     def get(self, task: str, retrain: bool = False) -> LinearClassifier:
         """The task's classifier (blocking: call from an executor or a CLI)."""
