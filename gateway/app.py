@@ -21,8 +21,10 @@ from gateway.errors import InvalidRequest, KeelError, NotFound, invalid_request
 from gateway.limits import Limits, MemoryCounters, RateLimiter, RedisCounters
 from gateway.middleware import BodyLimit, RequestContext
 from gateway.pipeline import Pipeline
+from gateway.review.service import ReviewService
 from gateway.routes import chat, models, ops
 from gateway.settings import Settings
+from guardrails.stack import GuardStack
 from rag.base import Retriever
 from rag.grounding import Grounder
 from telemetry import metrics
@@ -39,14 +41,21 @@ def create_app(
     served = model_id or settings.served_model_name or local_name
     # Cheap to build: the embedder and the Chroma client open on first use, or at start-up when RAG is on.
     grounder = Grounder(settings.rag, settings.home, retriever)
+    guards = build_guards(settings)  # cheap too: Presidio and the classifiers load on first use or at start-up
+    review = ReviewService.build(settings)  # cheap: the store migrates at start-up (or on first use)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = backend is None
         active: Any = backend if backend is not None else build_backend(settings)
-        app.state.pipeline = Pipeline(active, served, settings.default_max_tokens, grounder=grounder)
+        app.state.pipeline = Pipeline(active, served, settings.default_max_tokens, grounder=grounder, guards=guards)
+        if review is not None:
+            review.attach(app.state.pipeline)
+            await review.start()
         if settings.rag.enabled:
             await grounder.retriever()
+        if guards is not None and settings.guards.warm:
+            await guards.warm(guards.policy("").config)
         if owned:
             await active.start()
             log.info("model ready", extra={"model": served})
@@ -55,6 +64,8 @@ def create_app(
         finally:
             if owned:
                 await active.aclose()
+            if review is not None:
+                await review.stop()
             metrics.process_exiting()
 
     app = FastAPI(
@@ -68,15 +79,34 @@ def create_app(
     app.state.limiter = build_limiter(settings)
     app.state.started_at = time.time()
     if backend is not None:
-        app.state.pipeline = Pipeline(backend, served, settings.default_max_tokens, grounder=grounder)
+        app.state.pipeline = Pipeline(backend, served, settings.default_max_tokens, grounder=grounder, guards=guards)
+        if review is not None:
+            review.attach(app.state.pipeline)
     for router in (chat.router, models.router, ops.router):
         app.include_router(router)
+    if review is not None:
+        review.install(app)  # /v1/review (API) and /review (reviewer UI)
     _install_error_handlers(app)
     _document_chat_body(app)
     # Outermost first: request context sees every response, including 413s.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     return app
+
+
+def build_guards(settings: Settings) -> GuardStack | None:
+    """The guard stack when ``guards.enabled``: policy files plus the resources guards share."""
+    if not settings.guards.enabled:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    from guardrails.policy import DEFAULT_POLICIES, PolicyStore
+    from guardrails.registry import Resources
+
+    g = settings.guards
+    executor = ThreadPoolExecutor(g.executor_threads, thread_name_prefix="keel-guard")
+    resources = Resources(settings.home, executor, g.embedding_threads, g.embedding_max_tokens)
+    return GuardStack(PolicyStore(g.policies or DEFAULT_POLICIES), resources)
 
 
 def build_limiter(settings: Settings) -> RateLimiter:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from gateway.auth import ROLES, KeyStore
 from gateway.settings import Settings
+from gateway.review import cli as review_cli
+from guardrails import cli as guards_cli
 from rag import cli as rag_cli
 
 log = logging.getLogger("keel")
@@ -60,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--config", help="YAML settings file (locates the keys file)")
     listing.set_defaults(handler=_keys_list)
     rag_cli.add_commands(commands, Settings.load)  # keel ingest, keel rag eval|sources|delete
+    guards_cli.add_commands(commands, Settings.load)  # keel guards train|eval
+    review_cli.add_commands(commands, Settings.load)  # keel feedback export
     from alignment import cli as align_cli  # argparse only; the pipeline loads torch when it runs
 
     align = commands.add_parser(

@@ -52,6 +52,15 @@ class ChatMessage(_Inbound):
             return self.content
         return "\n".join(part.text for part in self.content)
 
+    def prompt_text(self) -> str:
+        """The content as the model sees it: earlier tool calls and tool results in Hermes form."""
+        from guardrails.tools import format_call, format_response
+
+        if self.role == "tool":
+            return format_response(self.text())
+        calls = [c.get("function") or {} for c in self.tool_calls or [] if isinstance(c, dict)]
+        return "\n".join([self.text(), *(format_call(str(f.get("name", "")), str(f.get("arguments", ""))) for f in calls)]).strip()
+
 
 class StreamOptions(_Inbound):
     include_usage: bool = False
@@ -106,7 +115,7 @@ class ChatCompletionRequest(_Inbound):
         return GenerationRequest(
             # "developer" is OpenAI's newer name for the system role.
             messages=[
-                Message(role="system" if m.role == "developer" else m.role, content=m.text())
+                Message(role="system" if m.role == "developer" else m.role, content=m.prompt_text())
                 for m in self.messages
             ],
             n=self.n,
@@ -155,6 +164,7 @@ class AssistantMessage(_Outbound):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(None, exclude_if=_absent)
 
 
 class Choice(_Outbound):
@@ -199,6 +209,7 @@ class ChatCompletion(_Outbound):
 class DeltaMessage(_Outbound):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(None, exclude_if=_absent)
 
 
 class ChunkChoice(_Outbound):
@@ -228,7 +239,11 @@ class ChatCompletionChunk(_Outbound):
             choices=[
                 ChunkChoice(
                     index=delta.index,
-                    delta=DeltaMessage(content=delta.text if delta.text else None),
+                    delta=DeltaMessage(
+                        content=delta.text if delta.text else None,
+                        # Streamed tool calls carry their position, as OpenAI's chunks do.
+                        tool_calls=[{"index": i, **c} for i, c in enumerate(delta.tool_calls)] if delta.tool_calls else None,
+                    ),
                     finish_reason=delta.finish_reason,
                 )
             ],

@@ -15,6 +15,8 @@ from pydantic_settings import (
 )
 
 from alignment.registry import DEFAULT_MODEL, keel_home
+from gateway.review.config import ReviewSettings
+from guardrails.config import GuardSettings
 from rag.config import RagSettings
 
 
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
 
     # Grounding (RAG): the `rag:` block in YAML, or KEEL_RAG='{"enabled": true}' (see rag/config.py)
     rag: RagSettings = Field(default_factory=RagSettings, description="Retrieval, relevance threshold, citations.")
+    # Guard stack: the `guards:` block in YAML, or KEEL_GUARDS='{"enabled": true}' (see guardrails/config.py)
+    guards: GuardSettings = Field(default_factory=GuardSettings, description="Policy layers, input/output guards.")
+    # Review queue: the `review:` block in YAML, or KEEL_REVIEW='{"audit_sample_rate": 0.01}' (see gateway/review/config.py)
+    review: ReviewSettings = Field(default_factory=ReviewSettings, description="Review store, audit sampling, escalation answer.")
 
     config_file: Path | None = Field(None, exclude=True)
 

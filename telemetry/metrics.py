@@ -72,6 +72,12 @@ REVIEW_QUEUE_ITEMS = Gauge(
 REVIEW_OLDEST_PENDING = Gauge(
     "keel_review_oldest_pending_seconds", "Age of the oldest pending review item.", multiprocess_mode="livemostrecent"
 )
+REVIEW_DECISIONS = Counter("keel_review_decisions_total", "Reviewer decisions by type.", ["decision"])
+# From queueing to decision: minutes for a staffed queue, days for a neglected one.
+REVIEW_TIME_TO_DECISION = Histogram(
+    "keel_review_time_to_decision_seconds", "Time from queueing a review item to its decision.", ["decision"],
+    buckets=(10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400),
+)
 BACKEND_ERRORS = Counter("keel_backend_errors_total", "Backend failures by backend and kind.", ["backend", "kind"])
 RATE_LIMITED = Counter("keel_rate_limited_total", "Requests refused by a rate limit.", ["tenant"])
 

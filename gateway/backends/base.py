@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
@@ -52,6 +52,7 @@ class Delta:
     # Set on the final delta of the whole stream (all choices finished) for usage reporting.
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # OpenAI tool calls parsed from a held-back reply (gateway-side)
 
 
 @runtime_checkable

@@ -47,13 +47,18 @@ async def create_chat_completion(request: Request, principal: AdmittedDep, pipel
     generation = pipeline.prepare(body, principal)
     request.scope.setdefault("state", {})["keel_model"] = pipeline.model_id
     timing = request.state.keel_timing = Timing()
+    await pipeline.guard_input(body, principal, generation, timing)
     await pipeline.ground(body, principal, generation, timing)
     if not body.stream:
         result = await pipeline.complete(generation, timing)
+        if pipeline.review is not None:  # queued (committed) before the client is answered
+            await pipeline.review.completion(principal, generation, result, timing, pipeline.model_id)
         metrics.GATEWAY_OVERHEAD.labels(route=ROUTE).observe(max(0.0, time.perf_counter() - started - timing.backend_s))
         return JSONResponse(result.model_dump())
 
     deltas = pipeline.stream(generation, timing)
+    if pipeline.review is not None:  # queued, when it must be, before the stream's [DONE]
+        deltas = pipeline.review.watch_stream(principal, generation, deltas, timing, pipeline.model_id)
     # Wait for the first delta before answering, so errors that happen before any text (queue full,
     # backend down) are still real HTTP statuses rather than events inside a 200 stream.
     try:

@@ -144,7 +144,12 @@ def test_metrics_exposition_names(server, client):
 
 def test_logs_are_json_with_request_ids_and_no_key(server, client):
     client.chat.completions.create(model=MODEL, messages=MSG, max_tokens=2, extra_headers={"X-Request-Id": "trace-42"})
-    log = server.log()
+    # The access line is written just after the response is sent: give the server a moment to flush it.
+    for _ in range(50):
+        log = server.log()
+        if '"request_id": "trace-42"' in log:
+            break
+        time.sleep(0.1)
     assert '"request_id": "trace-42"' in log
     assert server.key not in log
     assert "poem about the sea" not in log
