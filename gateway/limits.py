@@ -1,7 +1,9 @@
 """Per-key rate limits: requests/minute, tokens/minute and concurrent requests; in memory or in Redis.
 
 Limits come from the key's config (``limits: {rpm, tpm, concurrency}``) over the settings' defaults;
-0 means unlimited. Windows are fixed 60-second buckets. With Redis, every gateway process shares them.
+0 means unlimited. Counts use a sliding 60-second window, estimated from two fixed buckets (the current one
+plus the previous one weighted by how much of it still overlaps the window), so a burst cannot double up
+across a bucket boundary. With Redis, every gateway process shares them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gateway.errors import RateLimited
 from telemetry import metrics
 
 WINDOW_S = 60
+TTL_S = 2 * WINDOW_S + 5  # a bucket is read while current and while previous
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,21 @@ class RateLimiter:
     async def acquire(self, principal: Principal) -> bool:
         """Check and count one request; returns whether a concurrency slot was taken (release it after)."""
         limits = Limits.for_principal(principal, self.default)
-        window = int(time.time() // WINDOW_S)
-        retry_after = WINDOW_S - time.time() % WINDOW_S
+        now = time.time()
+        window, overlap = int(now // WINDOW_S), 1.0 - (now % WINDOW_S) / WINDOW_S
         who = principal.key_id
-        if limits.tpm and await self.store.get(f"tpm:{who}:{window}") >= limits.tpm:
-            self._refuse(principal, f"token limit of {limits.tpm}/min reached", retry_after)
-        if limits.rpm and await self.store.incr(f"rpm:{who}:{window}", 1, WINDOW_S + 5) > limits.rpm:
-            self._refuse(principal, f"request limit of {limits.rpm}/min reached", retry_after)
+
+        async def used(name: str, current: int | None = None) -> float:
+            this = await self.store.get(f"{name}:{who}:{window}") if current is None else current
+            return this + overlap * await self.store.get(f"{name}:{who}:{window - 1}")
+
+        if limits.tpm and (spent := await used("tpm")) >= limits.tpm:
+            self._refuse(principal, f"token limit of {limits.tpm}/min reached", self._retry_after(now))
+        if limits.rpm:
+            count = await used("rpm", await self.store.incr(f"rpm:{who}:{window}", 1, TTL_S))
+            if count > limits.rpm:
+                await self.store.incr(f"rpm:{who}:{window}", -1, TTL_S)  # a refused request is not counted
+                self._refuse(principal, f"request limit of {limits.rpm}/min reached", self._retry_after(now))
         if not limits.concurrency:
             return False
         if await self.store.add_in_flight(who, 1) > limits.concurrency:
@@ -134,7 +145,12 @@ class RateLimiter:
     async def record_tokens(self, principal: Principal, tokens: int) -> None:
         if tokens > 0 and Limits.for_principal(principal, self.default).tpm:
             window = int(time.time() // WINDOW_S)
-            await self.store.incr(f"tpm:{principal.key_id}:{window}", tokens, WINDOW_S + 5)
+            await self.store.incr(f"tpm:{principal.key_id}:{window}", tokens, TTL_S)
+
+    @staticmethod
+    def _retry_after(now: float) -> float:
+        """A hint: the previous bucket's weight has fallen off by the end of this one."""
+        return max(1.0, WINDOW_S - now % WINDOW_S)
 
     @staticmethod
     def _refuse(principal: Principal, message: str, retry_after: float) -> None:

@@ -87,3 +87,17 @@ async def test_zero_means_unlimited(settings, user_key, limit):
     async with _client(_app(settings, **{limit: 0})) as http:
         for _ in range(5):
             assert (await http.post("/v1/chat/completions", json=BODY, headers=_auth(user_key))).status_code == 200
+
+
+async def test_a_burst_cannot_double_up_across_a_bucket_boundary(settings, user_key, monkeypatch):
+    import gateway.limits as limits_mod
+
+    clock = {"now": 60 * 1000 + 59.9}  # 0.1 s before a bucket ends
+    monkeypatch.setattr(limits_mod.time, "time", lambda: clock["now"])
+    async with _client(_app(settings, rate_limit_rpm=2)) as http:
+        post = lambda: http.post("/v1/chat/completions", json=BODY, headers=_auth(user_key))  # noqa: E731
+        assert [(await post()).status_code for _ in range(2)] == [200, 200]
+        clock["now"] += 0.2  # the next bucket has started: the previous one still weighs ~100 %
+        assert (await post()).status_code == 429
+        clock["now"] += 59.5  # most of the previous bucket has slid out of the window
+        assert (await post()).status_code == 200
