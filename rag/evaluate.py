@@ -1,13 +1,16 @@
-"""`keel rag eval`: recall@k, MRR and not-found precision/recall/F1 on a QA set; tunes the relevance threshold."""
+"""`keel rag eval`: recall@k, MRR and not-found precision/recall/F1 on held-out questions; fits answerability on training ones."""
 
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from rag.answerability import AnswerabilityModel, Vocabulary, features
+from rag.answerability_training import CrossValidation
 from rag.base import Chunk
 from rag.grounding import select
 
@@ -53,6 +56,8 @@ class NotFoundScore:
 
 @dataclass
 class EvalReport:
+    """Held-out results: retrieval on every held-out answerable question, not-found on every held-out question."""
+
     questions: int
     answerable: int
     unanswerable: int
@@ -60,12 +65,12 @@ class EvalReport:
     recall_at_1: float
     recall_at_k: float
     mrr: float
-    threshold: float
-    tune: NotFoundScore
-    test: NotFoundScore
-    overall: NotFoundScore
-    grounded_recall: float  # answerable questions whose gold clause survives the threshold in the top k (test split)
-    best_f1_overall: NotFoundScore  # the best any single threshold does on all questions (an upper bound, not a result)
+    min_score: float  # the relevance floor (chunks under it are dropped; none left means not found)
+    threshold: float  # the answerability model's P(unanswerable) at which it refuses
+    test: NotFoundScore  # the gateway's decision (floor + model) on the held-out questions
+    baseline: NotFoundScore  # score threshold alone, chosen on the training questions, on the held-out questions
+    grounded_recall: float  # held-out answerable questions answered (not refused) with the gold clause among the sources
+    train: dict[str, float] = field(default_factory=dict)  # cross-validated on the training questions
     split: dict[str, int] = field(default_factory=dict)
     max_false_refusals: float | None = None
 
@@ -84,20 +89,6 @@ def load_qa(path: Path) -> list[QAItem]:
 
 def rank_all(items: Sequence[QAItem], search: Callable[[str], list[Chunk]]) -> list[Ranked]:
     return [Ranked(item, tuple(search(item.question))) for item in items]
-
-
-def split(ranked: Sequence[Ranked], seed: int = 0, tune_share: float = 0.5) -> tuple[list[Ranked], list[Ranked]]:
-    """A stratified split (answerable and unanswerable alike) into a tuning part and a test part."""
-    rng = random.Random(seed)
-    tune: list[Ranked] = []
-    test: list[Ranked] = []
-    for answerable in (True, False):
-        group = [r for r in ranked if r.item.answerable == answerable]
-        rng.shuffle(group)
-        cut = round(len(group) * tune_share)
-        tune.extend(group[:cut])
-        test.extend(group[cut:])
-    return tune, test
 
 
 def retrieval_scores(ranked: Sequence[Ranked], k: int) -> tuple[float, float, float]:
@@ -141,38 +132,77 @@ def tune_threshold(
     return best or not_found_score(ranked, THRESHOLDS[0], k)
 
 
-def grounded_recall(ranked: Sequence[Ranked], threshold: float, k: int) -> float:
-    answerable = [r for r in ranked if r.item.answerable]
-    if not answerable:
-        return 0.0
-    hits = 0
-    for r in answerable:
-        kept, _ = select(r.chunks[:k], threshold)
-        hits += any((c.clause or c.source_id) in r.item.gold for c in kept)
-    return hits / len(answerable)
+def decisions(
+    ranked: Sequence[Ranked], model: AnswerabilityModel, vocabulary: Vocabulary, min_score: float, k: int
+) -> list[bool]:
+    """The gateway's not-found decision per question: no top-k chunk clears ``min_score``, or the model refuses."""
+    return [
+        r.not_found(min_score, k) or model.unanswerable(r.item.question, r.chunks[:k], vocabulary)[0] for r in ranked
+    ]
+
+
+def score_decisions(ranked: Sequence[Ranked], said: Sequence[bool], threshold: float) -> NotFoundScore:
+    truth = [not r.item.answerable for r in ranked]
+    tp = sum(1 for s, t in zip(said, truth) if s and t)
+    fp = sum(1 for s, t in zip(said, truth) if s and not t)
+    fn = sum(1 for s, t in zip(said, truth) if not s and t)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    answerable = sum(1 for t in truth if not t)
+    return NotFoundScore(threshold, precision, recall, f1, fp / answerable if answerable else 0.0)
+
+
+def feature_matrix(ranked: Sequence[Ranked], vocabulary: Vocabulary) -> np.ndarray:
+    return np.array([features(r.item.question, r.chunks, vocabulary) for r in ranked], dtype=np.float64)
+
+
+def train_answerability(
+    train: Sequence[Ranked], vocabulary: Vocabulary, max_false_refusals: float | None = 0.10, trained_on: str = ""
+) -> tuple[AnswerabilityModel, CrossValidation]:
+    """Fit the model on the training questions (cross-validated threshold and relevance floor)."""
+    from rag.answerability_training import fit
+
+    x = feature_matrix(train, vocabulary)
+    y = np.array([not r.item.answerable for r in train])
+    top = np.array([r.chunks[0].score if r.chunks else 0.0 for r in train])
+    return fit(x, y, top, max_false_refusals=max_false_refusals, trained_on=trained_on)
 
 
 def evaluate(
-    ranked: Sequence[Ranked], k: int = 5, seed: int = 0, max_false_refusals: float | None = None
+    train: Sequence[Ranked],
+    test: Sequence[Ranked],
+    model: AnswerabilityModel,
+    vocabulary: Vocabulary,
+    *,
+    min_score: float,
+    k: int = 5,
+    cv: CrossValidation | None = None,
+    max_false_refusals: float | None = 0.10,
 ) -> EvalReport:
-    tune, test = split(ranked, seed)
-    chosen = tune_threshold(tune, k, max_false_refusals)
-    at1, atk, mrr = retrieval_scores(ranked, k)
-    answerable = sum(1 for r in ranked if r.item.answerable)
+    """Score the held-out ``test`` questions; ``train`` only chooses the baseline's threshold."""
+    at1, atk, mrr = retrieval_scores(test, k)
+    said = decisions(test, model, vocabulary, min_score, k)
+    baseline = tune_threshold(train, k, max_false_refusals)
+    answerable = [(r, s) for r, s in zip(test, said) if r.item.answerable]
+    grounded = 0
+    for r, refused in answerable:
+        kept, _ = select(r.chunks[:k], min_score)
+        grounded += not refused and any((c.clause or c.source_id) in r.item.gold for c in kept)
     return EvalReport(
-        questions=len(ranked),
-        answerable=answerable,
-        unanswerable=len(ranked) - answerable,
+        questions=len(test),
+        answerable=len(answerable),
+        unanswerable=len(test) - len(answerable),
         k=k,
         recall_at_1=at1,
         recall_at_k=atk,
         mrr=mrr,
-        threshold=chosen.threshold,
-        tune=chosen,
-        test=not_found_score(test, chosen.threshold, k),
-        overall=not_found_score(ranked, chosen.threshold, k),
-        grounded_recall=grounded_recall(test, chosen.threshold, k),
-        best_f1_overall=tune_threshold(ranked, k),
-        split={"tune": len(tune), "test": len(test)},
+        min_score=min_score,
+        threshold=model.threshold,
+        test=score_decisions(test, said, model.threshold),
+        baseline=not_found_score(test, baseline.threshold, k),
+        grounded_recall=grounded / len(answerable) if answerable else 0.0,
+        train=asdict(cv) if cv else {},
+        split={"train": len(train), "test": len(test)},
         max_false_refusals=max_false_refusals,
     )

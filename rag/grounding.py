@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from guardrails.base import Decision, Guard, GuardContext
+from rag.answerability import DEFAULT_MODEL, AnswerabilityModel
 from rag.base import Chunk, Retriever
 from rag.config import RagSettings
+from rag.retrieval_guards import VerdictCache, default_guards
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class Grounding:
     dropped: list[tuple[Chunk, str]] = field(default_factory=list)
     retrieved: int = 0
     seconds: float = 0.0
+    unanswerable: float | None = None  # the answerability model's P(unanswerable), when it ran
 
     @property
     def not_found(self) -> bool:
@@ -85,17 +88,18 @@ class Grounder:
         retriever: Retriever | None = None,
         guards: Sequence[Guard] | None = None,
         on_decision: DecisionHook | None = None,
+        answerability: AnswerabilityModel | None = None,
     ) -> None:
         self.settings = settings
         self.home = home
         self._retriever = retriever
         self._lock = asyncio.Lock()
-        if guards is None:
-            from guardrails.injection_rules import InjectionRules
-
-            guards = [InjectionRules()] if settings.injection_guard else []
-        self.guards = list(guards)
+        self.guards = list(default_guards(settings) if guards is None else guards)
+        self.verdicts = VerdictCache()
         self.on_decision = on_decision
+        if answerability is None and settings.answerability:
+            answerability = AnswerabilityModel.load(settings.answerability_model or DEFAULT_MODEL)
+        self.answerability = answerability if settings.answerability else None
 
     async def retriever(self) -> Retriever:
         """The retriever, opened on first use (loads the embedder and the Chroma client off the event loop)."""
@@ -112,6 +116,14 @@ class Grounder:
         retriever = await self.retriever()
         chunks = await retriever.retrieve(query, tenant, self.settings.top_k)
         kept, dropped = select(chunks, self.settings.min_score)
+        probability = None
+        vocabulary = getattr(retriever, "vocabulary", None)  # a retriever that knows its corpus (ChromaRetriever)
+        if kept and self.answerability is not None and vocabulary is not None:
+            model = self.answerability
+            refuse, probability = await asyncio.to_thread(lambda: model.unanswerable(query, chunks, vocabulary(tenant)))
+            if refuse:
+                dropped.extend((c, "unanswerable") for c in kept)
+                kept = []
         sources: list[Chunk] = []
         for chunk in kept:
             verdict = await self._screen(chunk, tenant)
@@ -120,14 +132,14 @@ class Grounder:
             else:
                 sources.append(verdict)
         seconds = time.perf_counter() - started
-        return Grounding(query, tenant, sources, dropped, retrieved=len(chunks), seconds=seconds)
+        return Grounding(query, tenant, sources, dropped, retrieved=len(chunks), seconds=seconds, unanswerable=probability)
 
     async def _screen(self, chunk: Chunk, tenant: str) -> Chunk | str:
         """The chunk to keep (redacted where a guard redacted it), or the reason it is dropped."""
         ctx = GuardContext(stage="retrieval", tenant=tenant)
         for guard in self.guards:
             started = time.perf_counter()
-            decision = await guard.check(chunk.text, ctx)
+            decision = await self.verdicts.check(guard, chunk, ctx)
             if self.on_decision:
                 self.on_decision(decision, "retrieval", time.perf_counter() - started)
             if decision.action == "redact" and decision.replacement is not None:

@@ -72,3 +72,30 @@ def export(model_dir: Path, target: Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+def quantize(source: Path, target: Path) -> Path:
+    """Dynamic int8 quantisation of an exported graph (weights int8, activations quantised per call); returns ``target``.
+
+    MatMul weights become int8 (90 MB -> 59 MB; the token table stays fp32) and run on integer kernels: on the
+    2-core development CPU a 19-token query embeds ~2-3x faster; vectors stay within cosine ~0.99 of fp32.
+    Reusable by any exported transformer (the guard embeddings too): ``quantize(path, path.with_name(...))``.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".quantize-", suffix=".onnx")
+    os.close(fd)
+    try:
+        # Per-channel scales keep vectors within cosine ~0.99 of fp32 (per-tensor: ~0.97); 7-bit range avoids
+        # the int8 saturation of AVX2 (non-VNNI) kernels.
+        quantize_dynamic(source, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
+                         per_channel=True, reduce_range=True)
+        tokenizer = source.parent / "tokenizer.json"
+        if tokenizer.is_file() and source.parent != target.parent:
+            shutil.copy2(tokenizer, target.parent / "tokenizer.json")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,11 +42,51 @@ def collection_name(tenant: str) -> str:
 
 
 class ChunkStore:
-    """Adds, finds and deletes a tenant's chunks; a tenant only ever reads its own collection."""
+    """Adds, finds and deletes a tenant's chunks; a tenant only ever reads its own collection.
+
+    An embedded Chroma keeps each collection's vector index in memory, so a gateway process would not see
+    chunks that ``keel ingest`` (another process) wrote until it restarted. Before reading, the store compares
+    the write-ahead log's last sequence number with the one it last saw and reopens the client when another
+    process has written (a read of one SQLite index, ~0.1 ms).
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._collections: dict[str, Any] = {}
+        self._log = _WriteLog.of(client)
+        self._seen = self._log.position() if self._log else None
+        self.reopened = 0  # how many times another process's writes made the store reopen the client
+
+    def refresh(self) -> bool:
+        """Reopen an embedded client whose files another process changed; True when it did."""
+        if self._log is None:
+            return False
+        position = self._log.position()
+        if position == self._seen:
+            return False
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # Chroma shares one System per path in a process; drop ours so the new client loads the files afresh.
+        # Clients still holding the old System keep working on it (they are not stopped).
+        SharedSystemClient._identifier_to_system.pop(self.client._identifier, None)
+        self.client = connect(self._log.directory)
+        self._collections.clear()
+        self._seen = position
+        self.reopened += 1
+        return True
+
+    def version(self, tenant: str) -> tuple[Any, ...]:
+        """Changes whenever the tenant's chunks may have changed (the log position, or the count on a server)."""
+        return (self._seen, self.reopened) if self._log else (self.count(tenant),)
+
+    def texts(self, tenant: str) -> list[str]:
+        """Every chunk text of the tenant (for corpus statistics)."""
+        found = self.collection(tenant)
+        return list(found.get(include=["documents"])["documents"] or []) if found is not None else []
+
+    def _wrote(self) -> None:
+        if self._log is not None:
+            self._seen = self._log.position()
 
     def collection(self, tenant: str, create: bool = False) -> Any | None:
         """The tenant's collection; None when it has none yet and ``create`` is false."""
@@ -88,12 +129,14 @@ class ChunkStore:
                 documents=[c.text for c in batch],
                 metadatas=[_metadata(c) for c in batch],
             )
+        self._wrote()
 
     def delete_ids(self, tenant: str, ids: Sequence[str]) -> int:
         found = self.collection(tenant)
         if found is None or not ids:
             return 0
         found.delete(ids=list(ids))
+        self._wrote()
         return len(ids)
 
     def delete_source(self, tenant: str, source: str) -> int:
@@ -110,6 +153,7 @@ class ChunkStore:
 
     def query(self, tenant: str, vector: np.ndarray, k: int) -> list[Chunk]:
         """The ``k`` nearest chunks, best first, scored by cosine similarity."""
+        self.refresh()
         found = self.collection(tenant)
         if found is None or k <= 0:
             return []
@@ -119,6 +163,33 @@ class ChunkStore:
         ids, docs = result["ids"][0], (result["documents"] or [[]])[0]
         metas, distances = (result["metadatas"] or [[]])[0], (result["distances"] or [[]])[0]
         return [_chunk(i, d, m or {}, 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, distances)]
+
+
+class _WriteLog:
+    """The embedded store's write-ahead log (SQLite), read-only: its last sequence number moves on every write."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._db = directory / "chroma.sqlite3"
+        self._connection: sqlite3.Connection | None = None
+
+    @classmethod
+    def of(cls, client: Any) -> _WriteLog | None:
+        settings = client.get_settings()
+        if not settings.is_persistent or not settings.persist_directory:
+            return None
+        return cls(Path(settings.persist_directory))
+
+    def position(self) -> tuple[int | None, int | None] | None:
+        try:
+            if self._connection is None:
+                self._connection = sqlite3.connect(f"file:{self._db}?mode=ro", uri=True, check_same_thread=False)
+            last = self._connection.execute("SELECT max(seq_id) FROM embeddings_queue").fetchone()[0]
+            count = self._connection.execute("SELECT count(*) FROM collections").fetchone()[0]
+            return last, count
+        except sqlite3.Error:
+            self._connection = None
+            return None
 
 
 def _metadata(chunk: Chunk) -> dict[str, str | int]:

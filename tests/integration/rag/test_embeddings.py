@@ -32,3 +32,27 @@ def test_padding_does_not_change_a_vector(embedder):
     alone = embedder.embed_one(TEXTS[0])
     batched = embedder.embed(TEXTS)[0]  # padded next to a much longer text
     assert float(alone @ batched) > 0.9999
+
+
+def test_int8_query_graph_stays_close_to_fp32_and_finds_the_same_clause(embedder, handbook_store):
+    from alignment.registry import keel_home
+    from rag.embeddings import load_embedder
+    from rag.retriever import ChromaRetriever
+
+    int8 = load_embedder(keel_home(), threads=1, quantized=True)
+    assert int8.path.name == "model-int8.onnx" and int8.path.stat().st_size < embedder.path.stat().st_size * 0.7  # the token table stays fp32
+    cosine = (int8.embed(TEXTS) * embedder.embed(TEXTS)).sum(axis=1)
+    assert cosine.min() > 0.97, cosine
+    question = "What excess will I pay if the river floods my house?"
+    assert ChromaRetriever(handbook_store, int8).search(question, "acme", 1)[0].clause == "HOME-2.3"
+
+
+def test_the_query_cache_returns_the_same_vector_without_running_the_graph(embedder):
+    from rag.embeddings import OnnxEmbedder
+
+    cached = OnnxEmbedder(embedder.path, threads=1, cache_size=2)
+    first = cached.embed_one(TEXTS[0])
+    assert cached.embed_one(TEXTS[0]) is first and cached.cache_hits == 1
+    cached.embed_one(TEXTS[1]), cached.embed_one(TEXTS[3])  # evicts TEXTS[0]
+    assert cached.embed_one(TEXTS[0]) is not first and cached.cache_hits == 1
+    assert float(first @ embedder.embed_one(TEXTS[0])) > 0.9999

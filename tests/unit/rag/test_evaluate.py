@@ -1,6 +1,7 @@
-"""Evaluation metrics and threshold tuning on hand-made rankings."""
+"""Evaluation metrics, threshold tuning and the held-out report on hand-made rankings."""
 
-from rag.evaluate import QAItem, Ranked, evaluate, not_found_score, retrieval_scores, split, tune_threshold
+from rag.answerability import FEATURES, AnswerabilityModel, Vocabulary
+from rag.evaluate import QAItem, Ranked, decisions, evaluate, not_found_score, retrieval_scores, tune_threshold
 from tests.unit.rag.conftest import clause
 
 
@@ -17,6 +18,15 @@ RANKED = [
     _ranked("u1", [], [("Y", 0.3)]),
     _ranked("u2", [], [("Y", 0.45)]),
 ]
+
+
+def _model(p_unanswerable: float) -> AnswerabilityModel:
+    """A model that says ``p_unanswerable`` for everything (all weights zero)."""
+    import math
+
+    n = len(FEATURES)
+    logit = math.log(p_unanswerable / (1 - p_unanswerable))
+    return AnswerabilityModel(FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, logit, threshold=0.5)
 
 
 def test_recall_and_mrr():
@@ -37,9 +47,17 @@ def test_tuning_picks_the_best_f1_and_respects_the_refusal_cap():
     assert capped.false_refusals == 0.0
 
 
-def test_split_is_stratified_and_report_complete():
-    tune, test = split(RANKED * 4, seed=1)
-    assert sum(not r.item.answerable for r in tune) == sum(not r.item.answerable for r in test) == 4
-    report = evaluate(RANKED * 4, k=2)
-    assert report.questions == 24 and report.split == {"tune": 12, "test": 12}
-    assert "threshold" in report.to_json()
+def test_the_decision_is_the_floor_or_the_model():
+    vocabulary = Vocabulary.from_texts(["t."])
+    assert decisions(RANKED, _model(0.1), vocabulary, min_score=0.4, k=5) == [False, False, False, True, True, False]
+    assert all(decisions(RANKED, _model(0.9), vocabulary, min_score=0.0, k=5))
+
+
+def test_the_report_scores_held_out_questions_and_the_baseline_from_training():
+    vocabulary = Vocabulary.from_texts(["t."])
+    report = evaluate(RANKED, RANKED * 2, _model(0.1), vocabulary, min_score=0.4, k=2)
+    assert report.questions == 12 and report.split == {"train": 6, "test": 12}
+    assert (report.test.precision, report.test.recall) == (0.5, 0.5)  # the floor alone decides: a4 and u1
+    assert report.baseline.threshold == 0.31 and report.recall_at_k == 3 / 4  # capped at 10% refusals: u1 only
+    assert report.grounded_recall == 2 / 4  # a1 and a2 keep X above 0.4; a3 never had it; a4 is refused
+    assert '"baseline"' in report.to_json()
