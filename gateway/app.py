@@ -11,16 +11,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alignment import registry
 from gateway.auth import KeyStore
 from gateway.backends.base import ModelBackend
+from gateway.backends.supervised import SupervisedBackend
 from gateway.errors import InvalidRequest, KeelError, NotFound, invalid_request
 from gateway.limits import Limits, MemoryCounters, RateLimiter, RedisCounters
-from gateway.middleware import BodyLimit, RequestContext
+from gateway.middleware import BodyLimit, RequestContext, SecurityHeaders
 from gateway.pipeline import Pipeline
+from gateway.request_limits import RequestLimits
 from gateway.review.service import ReviewService
 from gateway.routes import chat, models, ops
 from gateway.settings import Settings
@@ -43,12 +46,18 @@ def create_app(
     grounder = Grounder(settings.rag, settings.home, retriever)
     guards = build_guards(settings)  # cheap too: Presidio and the classifiers load on first use or at start-up
     review = ReviewService.build(settings)  # cheap: the store migrates at start-up (or on first use)
+    limits = RequestLimits.from_settings(settings)
+
+    def pipeline(active: Any) -> Pipeline:
+        # The pipeline reaches the backend only through the supervisor: deadlines (504), failures as 502.
+        supervised = SupervisedBackend(active, settings.request_timeout_s)
+        return Pipeline(supervised, served, settings.default_max_tokens, grounder=grounder, guards=guards, limits=limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = backend is None
         active: Any = backend if backend is not None else build_backend(settings)
-        app.state.pipeline = Pipeline(active, served, settings.default_max_tokens, grounder=grounder, guards=guards)
+        app.state.pipeline = pipeline(active)
         if review is not None:
             review.attach(app.state.pipeline)
             await review.start()
@@ -79,7 +88,7 @@ def create_app(
     app.state.limiter = build_limiter(settings)
     app.state.started_at = time.time()
     if backend is not None:
-        app.state.pipeline = Pipeline(backend, served, settings.default_max_tokens, grounder=grounder, guards=guards)
+        app.state.pipeline = pipeline(backend)
         if review is not None:
             review.attach(app.state.pipeline)
     for router in (chat.router, models.router, ops.router):
@@ -88,8 +97,14 @@ def create_app(
         review.install(app)  # /v1/review (API) and /review (reviewer UI)
     _install_error_handlers(app)
     _document_chat_body(app)
-    # Outermost first: request context sees every response, including 413s.
+    # Added innermost first: request context sees every response, including 413s and CORS preflights.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_allow_origins:  # off by default: no Access-Control-* headers at all
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_methods=["GET", "POST"],
+            allow_headers=["*"], expose_headers=["X-Request-Id", "Retry-After"], allow_credentials=False, max_age=600,
+        )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)
     return app
 

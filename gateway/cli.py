@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from gateway.auth import ROLES, KeyStore
 from gateway.settings import Settings
@@ -98,7 +101,11 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         return _serve_workers(args, settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30)
+    # SIGTERM: uvicorn stops accepting connections, lets in-flight requests (streams included) finish for up
+    # to graceful_shutdown_s, runs the lifespan shutdown (the engine stops), then re-raises the signal.
+    with _exit_zero_on_sigterm():
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                    timeout_graceful_shutdown=settings.graceful_shutdown_s)
     return 0
 
 
@@ -117,12 +124,31 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     shared = metrics.prepare_multiprocess_dir(given)  # before the workers import prometheus_client
     log.info("starting workers", extra={"workers": settings.workers, "metrics_dir": str(shared)})
     try:
-        uvicorn.run("gateway.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, log_config=None, timeout_graceful_shutdown=30)
+        with _exit_zero_on_sigterm():
+            uvicorn.run("gateway.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
+                        port=settings.port, log_config=None, timeout_graceful_shutdown=settings.graceful_shutdown_s)
     finally:
         if given is None:
             metrics.remove_multiprocess_dir(shared)
     return 0
+
+
+@contextlib.contextmanager
+def _exit_zero_on_sigterm() -> Iterator[None]:
+    """A SIGTERM that uvicorn has already handled (drained, shut down) ends the process with status 0.
+
+    uvicorn re-raises the signal it caught once it has shut down; with the default handler that kills the
+    process (status -15), which supervisors read as a crash. This handler turns it into a clean exit.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_dev_key(key: str, settings: Settings) -> None:

@@ -116,11 +116,19 @@ class BackendOverloaded(BackendUnavailable):
     code = "backend_overloaded"
 
 
+class BackendFailed(KeelError):
+    """The backend raised an unexpected error or crashed (502)."""
+
+    status = 502
+    type = "server_error"
+    code = "backend_error"
+
+
 class BackendTimeout(KeelError):
-    """The backend did not answer in time (504)."""
+    """The backend did not answer in time (504, type ``timeout``)."""
 
     status = 504
-    type = "server_error"
+    type = "timeout"
     code = "backend_timeout"
 
 

@@ -13,6 +13,7 @@ from gateway.auth import Principal
 from gateway.backends.base import Completion, CompletionChoice, Delta, GenerationRequest, Message, ModelBackend
 from gateway.errors import BackendUnavailable, GuardBlocked, InvalidRequest, ModelNotServed, NotPermitted, PayloadTooLarge
 from gateway.protocol import ChatCompletion, ChatCompletionRequest, Citation, GroundingReport
+from gateway.request_limits import RequestLimits
 from gateway.review.intake import ReviewSink
 from guardrails.base import Decision, GuardContext
 from guardrails.grounding import GroundingGuard, check_citations
@@ -46,9 +47,10 @@ class Pipeline:
 
     def __init__(
         self, backend: ModelBackend, model_id: str, default_max_tokens: int = 256, grounder: Grounder | None = None,
-        guards: GuardStack | None = None,
+        guards: GuardStack | None = None, limits: RequestLimits | None = None,
     ) -> None:
         self.backend = backend
+        self.limits = limits or RequestLimits()
         self.guards = guards
         self.model_id = model_id
         self.default_max_tokens = default_max_tokens
@@ -65,7 +67,8 @@ class Pipeline:
             raise ModelNotServed(f"the model {request.model!r} does not exist or is not served here", param="model")
         if not principal.may_use_model(request.model):
             raise NotPermitted(f"this key may not use the model {request.model!r}", param="model")
-        return request.to_generation(self.default_max_tokens)
+        # Message count and length, and the key's max_tokens cap (gateway/request_limits.py): 400 when over.
+        return request.to_generation(self.limits.check(request, principal, self.default_max_tokens))
 
     async def guard_input(
         self, request: ChatCompletionRequest, principal: Principal, generation: GenerationRequest, timing: Timing

@@ -281,6 +281,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown model or route"},
     413: {"model": ErrorResponse, "description": "Request body too large"},
     429: {"model": ErrorResponse, "description": "Rate limited (see Retry-After)"},
+    502: {"model": ErrorResponse, "description": "The backend failed (raised an error, crashed, sent garbage)"},
     503: {"model": ErrorResponse, "description": "Backend not ready or overloaded (see Retry-After)"},
     504: {"model": ErrorResponse, "description": "Backend timed out"},
 }

@@ -35,6 +35,20 @@ class Settings(BaseSettings):
     log_level: str = "info"
     default_max_tokens: int = Field(256, ge=1, description="max_tokens when a request sets none.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    # Request limits (gateway/request_limits.py): over one, a request gets 400 naming the parameter.
+    max_messages: int = Field(256, ge=1, description="Messages in one request.")
+    max_message_chars: int = Field(200_000, ge=1, description="Characters in one message's content.")
+    max_total_chars: int = Field(500_000, ge=1, description="Characters over all messages' content.")
+    max_tokens_cap: int = Field(0, ge=0, description="Largest max_tokens a request may ask (a key's limits.max_tokens wins); 0: none.")
+    # Reliability
+    request_timeout_s: float = Field(
+        300.0, gt=0, description="Longest wait on the backend: a whole answer, or the next piece of a stream (504 after)."
+    )
+    graceful_shutdown_s: int = Field(30, ge=0, description="On SIGTERM, seconds in-flight requests may take to finish.")
+    # Browser access: origins allowed by CORS (env: comma-separated); empty (the default) turns CORS off.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser, e.g. https://app.example."
+    )
     # Rate limits per key (a key's own `limits:` config wins); 0 is unlimited.
     rate_limit_rpm: int = Field(0, ge=0, description="Requests per minute per key.")
     rate_limit_tpm: int = Field(0, ge=0, description="Prompt + completion tokens per minute per key.")
@@ -62,7 +76,7 @@ class Settings(BaseSettings):
     upstream_breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open a circuit.")
     upstream_breaker_reset_s: float = Field(10.0, gt=0, description="Open-circuit pause before a trial.")
 
-    @field_validator("upstream_urls", mode="before")
+    @field_validator("upstream_urls", "cors_allow_origins", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
         return [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value

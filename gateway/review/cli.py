@@ -22,6 +22,7 @@ def add_commands(commands: Any, load_settings: SettingsLoader) -> None:
     )
     export.add_argument("--since", help="only items decided at or after this time (ISO 8601 or UNIX seconds)")
     export.add_argument("--all", action="store_true", help="include items exported before")
+    export.add_argument("--tenant", help="only this tenant's items (default: every tenant)")
     export.add_argument("--config", help="YAML settings file")
     export.set_defaults(handler=lambda a: _export(a, load_settings(a.config)))
 
@@ -34,7 +35,7 @@ def _export(args: argparse.Namespace, settings: Any) -> int:
     store = ReviewStore(settings.review.url(settings.home))
     try:
         store.migrate()
-        items, records = export(store, sys.stdout, since, include_exported=args.all)
+        items, records = export(store, sys.stdout, since, include_exported=args.all, tenant=args.tenant)
     finally:
         store.close()
     print(f"exported {records} comparisons from {items} decided items", file=sys.stderr)

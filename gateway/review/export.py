@@ -41,9 +41,10 @@ def comparisons(item: ReviewItem) -> list[dict[str, Any]]:
     ]
 
 
-def export(store: ReviewStore, out: IO[str], since: float | None = None, include_exported: bool = False) -> tuple[int, int]:
-    """Write the comparison JSONL to ``out``; returns (items taken, records written)."""
-    items = store.take_export(since, include_exported)
+def export(store: ReviewStore, out: IO[str], since: float | None = None, include_exported: bool = False,
+           tenant: str | None = None) -> tuple[int, int]:
+    """Write the comparison JSONL to ``out`` (one tenant's items, or every tenant's); returns (items, records)."""
+    items = store.take_export(since, include_exported, tenant)
     written = 0
     for record in _records(items):
         out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -233,11 +233,16 @@ class ReviewStore:
 
     # ------------------------------------------------------------------ export
 
-    def take_export(self, since: float | None = None, include_exported: bool = False) -> list[ReviewItem]:
-        """Decided items not exported yet (or all with ``include_exported``), marked exported in one transaction."""
+    def take_export(self, since: float | None = None, include_exported: bool = False,
+                    tenant: str | None = None) -> list[ReviewItem]:
+        """Decided items not exported yet (or all with ``include_exported``), marked exported in one transaction.
+
+        ``tenant`` scopes the export to that tenant's items (None: every tenant, for the operator)."""
         now = self.clock()
         batch = uuid.uuid4().hex
         window = [ReviewItem.status == "decided"] + ([ReviewItem.decided_at >= since] if since is not None else [])
+        if tenant is not None:
+            window.append(ReviewItem.tenant == tenant)
         with self._session() as session:
             session.execute(update(ReviewItem).where(*window, ReviewItem.exported_at.is_(None))
                             .values(exported_at=now, export_batch=batch))

@@ -113,6 +113,9 @@ async def _events(
             # Streaming has started: the error becomes a final event, as OpenAI does.
             log.warning("stream ended by error: %s", exc.message)
             yield f"data: {_json(exc.body())}\n\n"
+        except Exception:  # a bug past the backend's supervision: still a clean end, never a cut connection
+            log.exception("stream ended by an unexpected error")
+            yield f"data: {_json(KeelError('internal error; the request id is in the X-Request-Id header').body())}\n\n"
     yield "data: [DONE]\n\n"
 
 
