@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.keel-installed
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: install serve test test-fast bench-serving align clean
+.PHONY: install serve test test-fast bench-serving bench-load bench-overhead align clean
 
 install: $(STAMP)
 
@@ -36,6 +36,14 @@ align: $(STAMP)
 
 bench-serving: $(STAMP)
 	$(PY) bench/serving.py --model smollm2-135m-instruct
+
+# 64 concurrent streams for 20 s against the tiny model and against a zero-latency fake upstream.
+bench-load: $(STAMP)
+	$(PY) bench/load.py $(ARGS)
+
+# Keel (guards on / off) vs the LiteLLM proxy (installed into .bench/litellm-venv on first run) vs direct.
+bench-overhead: $(STAMP)
+	$(PY) bench/overhead.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -101,7 +101,11 @@ class UpstreamBackend:
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(options.timeout_s, connect=options.connect_timeout_s),
-            limits=httpx.Limits(max_connections=options.max_connections, max_keepalive_connections=64),
+            # Idle connections close before uvicorn's 5 s keep-alive (vLLM, llama.cpp, Keel) can close them
+            # under a request just sent on one: that race shows up as a rare ReadError under load.
+            limits=httpx.Limits(
+                max_connections=options.max_connections, max_keepalive_connections=64, keepalive_expiry=4.0
+            ),
         )
         self._health_task: asyncio.Task[None] | None = None
 
