@@ -1,10 +1,13 @@
 """Guard latency: per guard and the whole input + output stack, p50 / p99, for 200, 1,000 and 4,000 characters.
 
 Messages are realistic support-chat text with a few planted PII values. Each guard is timed alone
-(awaited the way the stack awaits it: Presidio and MiniLM run in the executor), then the whole shipped
-stack (data/policies/platform.yaml: size, PII, injection, hazard on input; PII, hazard on output) on a
-message and on a reply of the same length. For the PII configuration choice, Presidio's stock spaCy NER
-engine and its stock phone recognizer are timed side by side in the same run. Writes a PNG.
+(awaited the way the stack awaits it: Presidio, the n-gram screen and MiniLM run in the executor), then
+the whole shipped stack (data/policies/platform.yaml: size, PII, injection, hazard on input; PII, hazard
+on output) on a message and on a reply of the same length. The classifiers are cascades: an n-gram
+screen settles clear texts and only unsettled texts and sentences go through MiniLM (int8). The
+``no screen`` rows send every text and sentence through MiniLM: the slow path, the worst case of a
+message the screen cannot settle. For the PII configuration choice, Presidio's stock spaCy NER engine and
+its stock phone recognizer are timed side by side in the same run. Writes a PNG.
 
     python bench/guards.py --repeats 50 --threads 1
 """
@@ -61,8 +64,7 @@ async def time_async(fn, repeats: int) -> tuple[float, float]:  # type: ignore[n
 async def run(repeats: int, threads: int, embed_tokens: int) -> list[dict]:
     from alignment.registry import keel_home
     from guardrails.base import GuardContext
-    from guardrails.config import GuardSpec
-    from guardrails.embedding_cache import EmbeddingCache
+    from guardrails.config import GuardSpec, StackConfig, merge
     from guardrails.pii import PiiAnalyzer, PiiGuard
     from guardrails.policy import PolicyStore
     from guardrails.registry import Resources, build_guard
@@ -71,7 +73,11 @@ async def run(repeats: int, threads: int, embed_tokens: int) -> list[dict]:
     resources = Resources(keel_home(), embedding_threads=threads, embedding_max_tokens=embed_tokens)
     stack = GuardStack(PolicyStore(), resources)
     config = stack.policy("bench").config
+    slow = {"screen": False}
+    no_screen = StackConfig.model_validate(merge(config.model_dump(), {
+        "input": [{"name": "injection", **slow}, {"name": "hazard", **slow}], "output": [{"name": "hazard", **slow}]}))
     await stack.warm(config)
+    await stack.warm(no_screen)
     # A cache hit would hide the embedding cost: every timed call gets a text the cache has not seen.
     resources.embeddings.size = 0
     counter = iter(range(10**9))
@@ -87,21 +93,25 @@ async def run(repeats: int, threads: int, embed_tokens: int) -> list[dict]:
             "size": (build_guard(GuardSpec(name="size"), resources), "input"),
             "pii (tokens, digit-run phone)": (build_guard(GuardSpec(name="pii"), resources), "input"),
             "pii (stock spaCy NER engine)": (stock_spacy, "input"),
-            "injection (rules + MiniLM LR)": (build_guard(GuardSpec(name="injection", rules=False), resources), "input"),
-            "hazard input (MiniLM LR)": (build_guard(GuardSpec(name="hazard"), resources), "input"),
+            "injection (rules + n-gram screen/MiniLM)": (build_guard(GuardSpec(name="injection"), resources), "input"),
+            "hazard input (n-gram screen/MiniLM)": (build_guard(GuardSpec(name="hazard"), resources), "input"),
             "hazard output (per sentence)": (build_guard(GuardSpec(name="hazard"), resources), "output"),
+            "  injection, no screen (all MiniLM)": (build_guard(GuardSpec(name="injection", **slow), resources), "input"),
+            "  hazard output, no screen (all MiniLM)": (build_guard(GuardSpec(name="hazard", **slow), resources), "output"),
         }
         for name, (guard, stage) in cases.items():
             ctx = GuardContext(stage)  # type: ignore[arg-type]
             p50, p99 = await time_async(lambda g=guard, c=ctx: g.check(fresh(text), c), repeats)
             rows.append({"chars": chars, "what": name, "p50_ms": p50, "p99_ms": p99})
 
-        async def whole() -> None:
-            verdict = await stack.check_input([("user", fresh(text))], GuardContext("input", "bench"), config)
-            await stack.check_output(fresh(verdict.texts[0]), GuardContext("output", "bench"), config)
+        for label, stage_config in (("WHOLE STACK (input + output)", config), ("  whole stack, no screen (all MiniLM)", no_screen)):
 
-        p50, p99 = await time_async(whole, repeats)
-        rows.append({"chars": chars, "what": "WHOLE STACK (input + output)", "p50_ms": p50, "p99_ms": p99})
+            async def whole(c: StackConfig = stage_config) -> None:
+                verdict = await stack.check_input([("user", fresh(text))], GuardContext("input", "bench"), c)
+                await stack.check_output(fresh(verdict.texts[0]), GuardContext("output", "bench"), c)
+
+            p50, p99 = await time_async(whole, repeats)
+            rows.append({"chars": chars, "what": label, "p50_ms": p50, "p99_ms": p99})
         stock = _stock_presidio_phone()
         p50, p99 = await time_async(lambda: asyncio.to_thread(stock, fresh(text)), max(5, repeats // 5))
         rows.append({"chars": chars, "what": "  ref: Presidio stock phone recognizer", "p50_ms": p50, "p99_ms": p99})

@@ -15,17 +15,36 @@ import numpy as np
 
 from guardrails.injection_rules import InjectionRules
 from guardrails.pii import DEFAULT_ENTITIES, PiiAnalyzer, PiiGuard
-from guardrails.training import DATA, ClassifierStore, read_rows, sentences
+from guardrails.classifier import CascadeClassifier
+from guardrails.training import DATA, ClassifierStore, read_rows, units
 
 GOALS = {"hazard_recall": 0.90, "hazard_edgy_fp": 0.05, "injection_recall": 0.90, "injection_fp": 0.05, "pii_recall": 0.95}
+
+
+def cascade_scores(store: ClassifierStore, model: CascadeClassifier, texts: list[str]) -> tuple[np.ndarray, list[str], float]:
+    """Each text's score and category exactly as its guard computes them, and the share that needed MiniLM."""
+    pieces = [units(t) for t in texts]
+    flat = [u for us in pieces for u in us]
+    owner = np.array([i for i, us in enumerate(pieces) for _ in us])
+    F, quick = model.screen(flat)
+    picked = model.needs_embedding(quick)
+    scored = model.finish(F, quick, picked, store.embeddings.embed_sync([flat[i] for i in picked]))
+    best, labels = np.zeros(len(texts)), []
+    for i in range(len(texts)):
+        mine = np.flatnonzero(owner == i)
+        worst = mine[scored.scores[mine].argmax()]
+        best[i] = scored.scores[worst]
+        labels.append(scored.labels[worst])
+    embedded = np.zeros(len(texts), dtype=bool)
+    embedded[owner[scored.embedded]] = True
+    return best, labels, float(embedded.mean())
 
 
 def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "heldout.jsonl") -> dict[str, Any]:
     rows = read_rows(path)
     model = store.get("hazard")
-    X = store.embeddings.embed_sync([r["text"] for r in rows])
-    flagged = model.score(X) > model.threshold
-    top = model.top_positive(X)
+    scores, top, embedded = cascade_scores(store, model, [r["text"] for r in rows])
+    flagged = scores > model.threshold
     unsafe = np.array([r["label"] != "safe" for r in rows])
     edgy = np.array([r["label"] == "safe" and bool(r.get("edgy")) for r in rows])
     plain = ~unsafe & ~edgy
@@ -38,6 +57,7 @@ def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "held
         "rows": len(rows), "threshold": round(model.threshold, 4), "train_cv_recall": model.meta.get("cv_recall"),
         "recall": _rate(flagged[unsafe]), "edgy_fp": _rate(flagged[edgy]), "plain_fp": _rate(flagged[plain]),
         "category_accuracy": round(float(np.mean(right)), 3) if right else None, "recall_by_category": per_category,
+        "embedded": round(embedded, 3),
     }
 
 
@@ -47,12 +67,8 @@ def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" /
     rules = InjectionRules()
     texts = [r["text"] for r in rows]
     ruled = np.array([bool(rules.matches(t)) for t in texts])
-    units = [[t, *sentences(t)] for t in texts]
-    flat = [u for us in units for u in us]
-    scores = model.score(store.embeddings.embed_sync(flat))
-    owner = np.array([i for i, us in enumerate(units) for _ in us])
-    best = np.array([scores[owner == i].max() for i in range(len(rows))])
-    classified = best > model.threshold
+    scores, _, embedded = cascade_scores(store, model, texts)
+    classified = scores > model.threshold
     flagged = ruled | classified
     attack = np.array([r["label"] == "injection" for r in rows])
     user = np.array([r["where"] == "user" for r in rows])
@@ -63,6 +79,7 @@ def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" /
         "fp_user": _rate(flagged[~attack & user]), "fp_document": _rate(flagged[~attack & ~user]),
         "rules_only": {"recall": _rate(ruled[attack]), "fp": _rate(ruled[~attack])},
         "classifier_only": {"recall": _rate(classified[attack]), "fp": _rate(classified[~attack])},
+        "embedded": round(embedded, 3),
     }
 
 
@@ -111,6 +128,7 @@ def report(results: dict[str, Any]) -> str:
         ("injection false positives", i["fp"], f"≤ {GOALS['injection_fp']}", i["fp"] <= GOALS["injection_fp"]),
         ("injection recall user / document", f"{i['recall_user']} / {i['recall_document']}", "—", None),
         ("injection rules only: recall / FP", f"{i['rules_only']['recall']} / {i['rules_only']['fp']}", "—", None),
+        ("texts that needed MiniLM: hazard / injection", f"{h['embedded']} / {i['embedded']}", "—", None),
         ("PII recall (typed overlap)", p["recall"], f"≥ {GOALS['pii_recall']}", p["recall"] >= GOALS["pii_recall"]),
         ("PII exact-span recall", p["exact_span_recall"], "—", None),
         ("PII precision / distractor false positives", f"{p['precision']} / {p['distractor_false_positives']}", "—", None),

@@ -1,14 +1,13 @@
-"""The hazard guard: 14 Llama Guard 3 / MLCommons categories, logistic regression on MiniLM embeddings."""
+"""The hazard guard: 14 Llama Guard 3 / MLCommons categories, n-gram + MiniLM cascade classifier."""
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from guardrails.base import Action, Decision, GuardContext
 from guardrails.embedding_cache import EmbeddingCache
-from guardrails.training import ClassifierStore, sentences
+from guardrails.training import ClassifierStore, units
 
 CATEGORIES = {
     "S1": "violent_crimes",
@@ -37,6 +36,7 @@ class HazardGuard:
     executor: Executor | None = None
     threshold: float | None = None  # None: the threshold chosen on train by cross-validation
     action: Action = "block"
+    screen: bool = True  # False: every text and sentence goes through MiniLM (slower; the n-gram screen is skipped)
     categories: dict[str, Action] = field(default_factory=dict)  # per-category action, e.g. {S6: escalate}
     name: str = "hazard"
     scope: str = "last_user"
@@ -44,19 +44,17 @@ class HazardGuard:
     async def check(self, subject: str, ctx: GuardContext) -> Decision:
         if not subject.strip():
             return Decision("allow", self.name)
-        model = await asyncio.get_running_loop().run_in_executor(self.executor, self.store.get, "hazard")
-        # On output each sentence is scored too: a reply (or a streamed window) is judged by its worst sentence,
-        # so a hazardous sentence between harmless ones cannot dilute its way through the hold-back buffer.
-        units = [subject, *sentences(subject)] if ctx.stage == "output" else [subject]
-        X = await self.embeddings.embed(units)
-        scores = model.score(X)
-        worst = int(scores.argmax())
-        score = float(scores[worst])
+        # The text and each of its sentences are scored, and the worst counts: a hazardous sentence between
+        # harmless ones cannot dilute its way through (a long message, or the hold-back buffer on output).
+        # Sentences already embedded (the streamed context) come from the embedding cache.
+        model, scored = await self.embeddings.classify(self.store, "hazard", units(subject), self.screen)
         threshold = model.threshold if self.threshold is None else self.threshold
-        label = model.top_positive(X[worst : worst + 1])[0]
+        worst, flagged = scored.worst(threshold)
+        score = float(scored.scores[worst])
+        label = scored.labels[worst]
         category = f"{label}_{CATEGORIES.get(label, label)}"
         action = self.categories.get(label, self.action)
-        if score <= threshold or action == "allow":
-            return Decision("allow", self.name, category=category if score > threshold else "", score=score)
+        if not flagged or action == "allow":
+            return Decision("allow", self.name, category=category if flagged else "", score=score)
         return Decision(action, self.name, category=category, score=score,
                         reason=f"hazard category {label} ({CATEGORIES.get(label, label)}), score {score:.2f}")

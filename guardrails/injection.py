@@ -1,4 +1,4 @@
-"""The prompt-injection guard: the planted-instruction rules, then a classifier on MiniLM embeddings.
+"""The prompt-injection guard: the planted-instruction rules, then an n-gram + MiniLM cascade classifier.
 
 The classifier scores the whole text and each of its sentences and keeps the highest score: an
 instruction planted in one sentence of a long page is diluted in the page's average embedding.
@@ -6,14 +6,13 @@ instruction planted in one sentence of a long page is diluted in the page's aver
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from guardrails.base import Action, Decision, GuardContext
 from guardrails.embedding_cache import EmbeddingCache
 from guardrails.injection_rules import InjectionRules
-from guardrails.training import ClassifierStore, sentences
+from guardrails.training import ClassifierStore, units
 
 
 @dataclass
@@ -25,13 +24,11 @@ class InjectionGuard:
     executor: Executor | None = None
     threshold: float | None = None  # None: chosen on train by cross-validation
     action: Action = "block"
+    screen: bool = True  # False: every text and sentence goes through MiniLM (slower; the n-gram screen is skipped)
     rules: bool = True
     name: str = "injection"
     scope: str = "last_user"
     _rules: InjectionRules = field(default_factory=InjectionRules, repr=False)
-
-    def score_units(self, text: str) -> list[str]:
-        return [text, *sentences(text)]
 
     async def check(self, subject: str, ctx: GuardContext) -> Decision:
         if not subject.strip():
@@ -40,10 +37,11 @@ class InjectionGuard:
         if hits and self.action != "allow":
             return Decision(self.action, self.name, category="prompt_injection", score=1.0,
                             reason=f"matches injection rules ({', '.join(hits)})")
-        model = await asyncio.get_running_loop().run_in_executor(self.executor, self.store.get, "injection")
-        score = float(model.score(await self.embeddings.embed(self.score_units(subject))).max())
+        model, scored = await self.embeddings.classify(self.store, "injection", units(subject), self.screen)
         threshold = model.threshold if self.threshold is None else self.threshold
-        if score <= threshold or self.action == "allow":
+        worst, flagged = scored.worst(threshold)
+        score = float(scored.scores[worst])
+        if not flagged or self.action == "allow":
             return Decision("allow", self.name, score=score)
         return Decision(self.action, self.name, category="prompt_injection", score=score,
                         reason=f"injection classifier score {score:.2f} over {threshold:.2f}")

@@ -1,7 +1,7 @@
 """Training the hazard and injection classifiers from the shipped train sets; artifacts cached under home.
 
-An artifact's name carries the embedding version and a hash of its train file, so a changed set or
-embedder retrains (seconds: ~1,300 embeddings and a few logistic regressions) instead of misloading.
+An artifact's name carries the embedding version and a digest of its train files and of the training
+code, so a changed set, embedder or trainer retrains (about a minute) instead of misloading.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from guardrails.classifier import LinearClassifier, train
+from guardrails.classifier import CascadeClassifier, TrainSet, train
 from guardrails.embedding_cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
@@ -27,20 +27,23 @@ HAZARD_LABELS = tuple(f"S{i}" for i in range(1, 15))
 # Target false-positive rates on train (out of fold); held-out is measured by `keel guards eval` only.
 HAZARD_TARGET_FP = 0.04  # on benign-but-edgy prompts
 INJECTION_TARGET_FP = 0.04  # on benign texts, rules and classifier together
+# Positives (out of fold, on train) the n-gram screen may let through without a MiniLM look. At 1% the
+# hazard screen still sent most sentences of an ordinary support message to MiniLM (~50 ms on this CPU).
+SCREEN_MAX_LOSS = 0.03
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-SEGMENTS = "s1"  # how texts are cut for per-sentence scoring; part of artifact names (thresholds depend on it)
+# The code whose changes change an artifact: its source is part of the artifact's name.
+_CODE = ("training.py", "classifier.py", "text_features.py", "injection_rules.py")
 
 
 def sentences(text: str, limit: int = 16) -> list[str]:
-    """The text's sentences worth scoring alone (a planted instruction hides in one sentence of a page).
-
-    Grouping short sentences into ~100-character runs halved the embeddings per message but cost the
-    injection classifier 8 points of out-of-fold recall (0.64 → 0.55): quality wins here.
-    """
+    """The text's sentences worth scoring alone (a planted instruction hides in one sentence of a page)."""
     parts = [p.strip() for p in _SENTENCE.split(text) if len(p.strip()) >= 12]
     return parts[:limit] if len(parts) > 1 else []
+
+
+def units(text: str) -> list[str]:
+    """What a classifier scores for one text: the text and its sentences; the text is judged by the worst."""
+    return [text, *sentences(text)]
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -54,50 +57,58 @@ def hazard_label(row: dict[str, Any]) -> str:
     return "safe_edgy" if row.get("edgy") else "safe_plain"
 
 
-def train_hazard(embeddings: EmbeddingCache, path: Path) -> LinearClassifier:
-    rows = read_rows(path)
-    X = embeddings.embed_sync([r["text"] for r in rows])
+def groups(rows: list[dict[str, Any]]) -> list[str]:
+    """Cross-validation groups: a generated row's template subject; every hand-written row alone."""
+    return [f"g:{r['group']}" if "group" in r else f"r:{i}" for i, r in enumerate(rows)]
+
+
+def sources(rows: list[dict[str, Any]]) -> np.ndarray:
+    """0 for a hand-written row, 1 for a generated one: the false-positive target must hold on each."""
+    return np.array([int("group" in r) for r in rows])
+
+
+def train_set(embeddings: EmbeddingCache, rows: list[dict[str, Any]], labels: list[str]) -> TrainSet:
+    texts = [r["text"] for r in rows]
+    pieces = [units(t) for t in texts]
+    return TrainSet(texts, labels, pieces, embeddings.embed_sync([u for us in pieces for u in us]))
+
+
+def train_hazard(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> CascadeClassifier:
+    rows = [r for path in paths for r in read_rows(path)]
     labels = [hazard_label(r) for r in rows]
     edgy = np.array([lab == "safe_edgy" for lab in labels])
-    return train(X, labels, HAZARD_LABELS, fp_mask=edgy, target_fp=HAZARD_TARGET_FP)
+    return train(train_set(embeddings, rows, labels), HAZARD_LABELS, fp_mask=edgy, target_fp=HAZARD_TARGET_FP,
+                 groups=groups(rows), sources=sources(rows), max_skip_loss=SCREEN_MAX_LOSS)
 
 
-def train_injection(embeddings: EmbeddingCache, path: Path) -> LinearClassifier:
+def train_injection(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> CascadeClassifier:
     from guardrails.injection_rules import InjectionRules
 
-    rows = read_rows(path)
-    texts = [r["text"] for r in rows]
-    X = embeddings.embed_sync(texts)
-    pieces = [sentences(t) for t in texts]
-    flat = [p for ps in pieces for p in ps]
-    S = embeddings.embed_sync(flat)
-    owner = np.array([i for i, ps in enumerate(pieces) for _ in ps], dtype=int)
+    rows = [r for path in paths for r in read_rows(path)]
     labels = [f"{r['label']}_{r['where']}" for r in rows]  # where the text arrives changes what it looks like
     benign = np.array([r["label"] == "benign" for r in rows])
-    ruled = np.array([bool(InjectionRules().matches(t)) for t in texts])
-    # The rules' own false positives count against the target: the classifier gets what is left.
-    rules_fp = float(ruled[benign].mean())
+    rules = InjectionRules()
+    ruled = np.array([bool(rules.matches(r["text"])) for r in rows])
+    # The rules' own false positives count against the target: the classifier gets what is left (measured on
+    # the hand-written benign texts: the generated ones are templated).
+    rules_fp = float(ruled[benign & (sources(rows) == 0)].mean())
     target = max(0.005, (INJECTION_TARGET_FP - rules_fp) / (1.0 - rules_fp))
-
-    def oof(model: LinearClassifier, idx: np.ndarray) -> np.ndarray:
-        doc = model.score(X[idx])
-        per_sentence = model.score(S) if len(S) else np.zeros(0)
-        return np.array([max([d, *per_sentence[owner == i]]) for d, i in zip(doc, idx, strict=True)])
-
-    model = train(X, labels, ("injection_user", "injection_document"), fp_mask=benign & ~ruled, target_fp=target, oof_scorer=oof)
+    model = train(train_set(embeddings, rows, labels), ("injection_user", "injection_document"),
+                  fp_mask=benign & ~ruled, target_fp=target, caught=ruled, groups=groups(rows), sources=sources(rows),
+                  max_skip_loss=SCREEN_MAX_LOSS)
     model.meta["rules_train_fp"] = round(rules_fp, 4)
     return model
 
 
 @dataclass(frozen=True)
 class Task:
-    train_file: Path
-    trainer: Callable[[EmbeddingCache, Path], LinearClassifier]
+    train_files: tuple[Path, ...]  # hand-written train set, then the rows build.py generates from templates
+    trainer: Callable[[EmbeddingCache, tuple[Path, ...]], CascadeClassifier]
 
 
 TASKS: dict[str, Task] = {
-    "hazard": Task(DATA / "hazard" / "train.jsonl", train_hazard),
-    "injection": Task(DATA / "injection" / "train.jsonl", train_injection),
+    "hazard": Task((DATA / "hazard" / "train.jsonl", DATA / "hazard" / "train_generated.jsonl"), train_hazard),
+    "injection": Task((DATA / "injection" / "train.jsonl", DATA / "injection" / "train_generated.jsonl"), train_injection),
 }
 
 
@@ -108,23 +119,27 @@ class ClassifierStore:
         self.home = Path(home)
         self.embeddings = embeddings
         self._lock = threading.Lock()
-        self._models: dict[str, LinearClassifier] = {}
+        self._models: dict[str, CascadeClassifier] = {}
 
     def path(self, task: str) -> Path:
-        digest = hashlib.sha256(TASKS[task].train_file.read_bytes()).hexdigest()[:12]
-        return self.home / "guards" / f"{task}-{self.embeddings.version}-{SEGMENTS}-{digest}.npz"
+        digest = hashlib.sha256()
+        for path in TASKS[task].train_files:
+            digest.update(path.read_bytes())
+        for name in _CODE:
+            digest.update((Path(__file__).parent / name).read_bytes())
+        return self.home / "guards" / f"{task}-{self.embeddings.version}-{digest.hexdigest()[:12]}.npz"
 
-    def get(self, task: str, retrain: bool = False) -> LinearClassifier:
+    def get(self, task: str, retrain: bool = False) -> CascadeClassifier:
         """The task's classifier (blocking: call from an executor or a CLI)."""
         with self._lock:
             if task in self._models and not retrain:
                 return self._models[task]
             path = self.path(task)
             if path.is_file() and not retrain:
-                model = LinearClassifier.load(path)
+                model = CascadeClassifier.load(path)
             else:
                 log.info("training the %s classifier (once)", task, extra={"artifact": str(path)})
-                model = TASKS[task].trainer(self.embeddings, TASKS[task].train_file)
+                model = TASKS[task].trainer(self.embeddings, TASKS[task].train_files)
                 model.save(path)
             self._models[task] = model
             return model

@@ -3,8 +3,10 @@
     python data/guards/build.py          # regenerate pii/heldout.jsonl (seeded), then validate everything
     python data/guards/build.py --check  # validate only
 
-hazard/*.jsonl and injection/*.jsonl are hand-written and committed as-is; this script only
-validates them (schema, counts, duplicates, held-out vs train token-Jaccard < 0.6).
+hazard/{train,heldout}.jsonl and injection/{train,heldout}.jsonl are hand-written and committed as-is;
+this script only validates them (schema, counts, duplicates, held-out vs train token-Jaccard < 0.6).
+hazard/train_generated.jsonl and injection/train_generated.jsonl are extra training rows rendered from
+the templates in train_templates.py (seeded); they are validated like train, against held-out too.
 pii/heldout.jsonl is rendered from the hand-written templates below with seeded synthetic
 values (Luhn-valid cards, valid-format SSNs, mod-97-valid IBANs, 555-01xx / Ofcom drama-range
 phone numbers, documentation-range IPs, example.* e-mail domains) and offsets computed here.
@@ -446,6 +448,31 @@ def _max_cross_jaccard(train: list[str], held: list[str]) -> float:
 SSN_RE = re.compile(r"^(\d{3})[- ]?(\d{2})[- ]?(\d{4})$")
 
 
+def build_generated() -> dict[str, list[dict]]:
+    sys.path.insert(0, str(HERE))
+    import train_templates
+
+    return {"hazard": train_templates.hazard_rows(random.Random(SEED)),
+            "injection": train_templates.injection_rows(random.Random(SEED + 1))}
+
+
+def check_generated() -> None:
+    """Generated train rows: schema, no duplicates (within, or with train), far from every held-out text."""
+    for task, keys in (("hazard", {"text", "label", "edgy", "group"}), ("injection", {"text", "label", "where", "group"})):
+        rows = _load(HERE / task / "train_generated.jsonl")
+        for r in rows:
+            assert set(r) == keys, r
+        texts = [r["text"].lower() for r in rows]
+        train = {r["text"].lower() for r in _load(HERE / task / "train.jsonl")}
+        assert len(set(texts)) == len(texts) and not set(texts) & train, f"duplicate {task} text"
+        held = [r["text"] for r in _load(HERE / task / "heldout.jsonl")]
+        j = _max_cross_jaccard([r["text"] for r in rows], held)
+        assert j < 0.6, j
+        c = Counter(r["label"] for r in rows)
+        print(f"{task}/train_generated: {len(rows)} rows ({', '.join(f'{k}={v}' for k, v in sorted(c.items()))}), "
+              f"max held-out-to-generated token Jaccard = {j:.3f}")
+
+
 def check() -> None:
     S = [f"S{i}" for i in range(1, 15)]
     # hazard
@@ -526,6 +553,7 @@ def check() -> None:
     assert len(clean) >= 40 and len(tc) == 6 and min(tc.values()) >= 30, (len(clean), tc)
     print(f"pii/heldout: {len(rows)} texts ({n_pii} with PII, {len(clean)} distractor-only), "
           f"{sum(tc.values())} entities: " + ", ".join(f"{k}={v}" for k, v in sorted(tc.items())))
+    check_generated()
     print("all checks passed")
 
 
@@ -535,6 +563,10 @@ def main() -> None:
         with open(HERE / "pii" / "heldout.jsonl", "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        for task, generated in build_generated().items():
+            with open(HERE / task / "train_generated.jsonl", "w", encoding="utf-8") as f:
+                for r in generated:
+                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
     check()
 
 

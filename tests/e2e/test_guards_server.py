@@ -14,6 +14,13 @@ MODEL = "tiny-random"
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory, tiny_model_dir):
+    # Train missing classifiers here (minutes on a cold, busy machine), not inside the server's start-up deadline.
+    from alignment.registry import keel_home
+    from guardrails.registry import Resources
+
+    resources = Resources(keel_home())
+    for task in ("hazard", "injection"):
+        resources.classifiers.get(task)
     server = start_server(tmp_path_factory.mktemp("guarded"), env={"KEEL_GUARDS": json.dumps({"enabled": True})})
     yield server
     stop_server(server)
