@@ -106,16 +106,7 @@ def retrieval_scores(ranked: Sequence[Ranked], k: int) -> tuple[float, float, fl
 
 def not_found_score(ranked: Sequence[Ranked], threshold: float, k: int) -> NotFoundScore:
     """Not-found as a classifier of unanswerable questions: precision, recall, F1; and false refusals."""
-    said = [r.not_found(threshold, k) for r in ranked]
-    truth = [not r.item.answerable for r in ranked]
-    tp = sum(1 for s, t in zip(said, truth) if s and t)
-    fp = sum(1 for s, t in zip(said, truth) if s and not t)
-    fn = sum(1 for s, t in zip(said, truth) if not s and t)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    answerable = sum(1 for t in truth if not t)
-    return NotFoundScore(threshold, precision, recall, f1, fp / answerable if answerable else 0.0)
+    return score_decisions(ranked, [r.not_found(threshold, k) for r in ranked], threshold)
 
 
 def tune_threshold(
@@ -142,6 +133,7 @@ def decisions(
 
 
 def score_decisions(ranked: Sequence[Ranked], said: Sequence[bool], threshold: float) -> NotFoundScore:
+    """Precision, recall and F1 of not-found decisions against the gold labels; and false refusals."""
     truth = [not r.item.answerable for r in ranked]
     tp = sum(1 for s, t in zip(said, truth) if s and t)
     fp = sum(1 for s, t in zip(said, truth) if s and not t)
