@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +106,18 @@ def validate_comparison(record: Record, where: str = "comparison") -> Record:
     }
 
 
+def _load(paths: Sequence[str | Path], validate: Callable[[Record, str], Record]) -> list[Record]:
+    return [validate(record, f"{path}[{index}]") for path in paths for index, record in enumerate(read_jsonl(path))]
+
+
 def load_comparisons(paths: Sequence[str | Path]) -> list[Record]:
     """Read and validate comparison files (review-queue exports, hand-written pairs)."""
-    records = []
-    for path in paths:
-        for index, record in enumerate(read_jsonl(path)):
-            records.append(validate_comparison(record, f"{path}[{index}]"))
-    return records
+    return _load(paths, validate_comparison)
 
 
 def load_demonstrations(paths: Sequence[str | Path]) -> list[Record]:
-    records = []
-    for path in paths:
-        for index, record in enumerate(read_jsonl(path)):
-            records.append(validate_demonstration(record, f"{path}[{index}]"))
-    return records
+    """Read and validate demonstration files (prompt messages + the golden answer)."""
+    return _load(paths, validate_demonstration)
 
 
 def prompt_key(messages: Sequence[Message]) -> str:
