@@ -85,6 +85,7 @@ class PiiAnalyzer:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_anonymizer import AnonymizerEngine
 
+        _offline_suffix_list()
         nlp_engine = _spacy_engine() if self.nlp == "spacy" else _no_op_engine()
         registry = RecognizerRegistry(supported_languages=["en"])
         for recognizer in _recognizers(entities, self.phone_regions, nlp_engine if self.nlp == "spacy" else None):
@@ -215,6 +216,17 @@ def _plausible_regions(candidate: str, regions: Sequence[str]) -> Sequence[str]:
         return regions[:1]
     zero = stripped.startswith("0")
     return [r for r in regions if (r in _TRUNK_ZERO) == zero] or regions[:1]
+
+
+def _offline_suffix_list() -> None:
+    """Presidio's e-mail recognizer asks tldextract, which fetches the public suffix list from GitHub on first use.
+
+    Offline, that fetch fails after a DNS lookup and a logged traceback; tldextract's bundled snapshot is what
+    it then uses anyway, so it is told to use the snapshot without trying.
+    """
+    import tldextract.tldextract as tld
+
+    tld.TLD_EXTRACTOR.suffix_list_urls = ()
 
 
 def _spacy_engine() -> Any:

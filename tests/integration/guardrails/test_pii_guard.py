@@ -85,3 +85,19 @@ def _no_op():
     engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "no_op"}])
     engine.load()
     return engine
+
+
+def test_email_recognition_never_fetches_the_public_suffix_list(tmp_path, monkeypatch):
+    """Presidio's e-mail recognizer asks tldextract, which would fetch its list from GitHub on an empty cache."""
+    import socket
+
+    import tldextract.tldextract as tld
+
+    def no_network(host, *args, **kwargs):
+        raise AssertionError(f"network lookup of {host}")
+
+    monkeypatch.setattr(tld.TLD_EXTRACTOR, "_cache", tld.DiskCache(str(tmp_path)))  # a fresh machine's empty cache
+    monkeypatch.setattr(tld.TLD_EXTRACTOR, "_extractor", None)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    decision = PiiGuard(PiiAnalyzer()).detect("Write to dana.reyes@mail.example.co.uk please")
+    assert decision.replacement == "Write to <EMAIL_ADDRESS> please"
