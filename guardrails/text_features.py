@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse import csr_matrix
 
 _WORD = re.compile(r"\w+(?:'\w+)?")
 CHAR_RANGE = (2, 5)
@@ -68,9 +68,9 @@ class NgramFeatures:
             self._unigrams = {g[2:]: i for g, i in self.vocabulary.items() if g.startswith("w:") and " " not in g}
             self._bigrams = {tuple(g[2:].split(" ")): i for g, i in self.vocabulary.items() if g.startswith("w:") and " " in g}
         unigrams, bigrams, cache = self._unigrams, self._bigrams, self._words
-        rows: list[int] = []
+        lengths: list[int] = []
         cols: list[int] = []
-        for r, text in enumerate(texts):
+        for text in texts:
             lowered = text.lower()
             start = len(cols)
             for word in lowered.split():
@@ -79,14 +79,18 @@ class NgramFeatures:
             words = _WORD.findall(lowered)
             cols.extend(c for c in map(unigrams.get, words) if c is not None)
             cols.extend(c for c in map(bigrams.get, zip(words, words[1:], strict=False)) if c is not None)
-            rows.extend([r] * (len(cols) - start))
-        counts = coo_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(texts), self.size)).tocsr()
-        counts.sum_duplicates()
-        counts.data = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
-        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+            lengths.append(len(cols) - start)
+        # Counting with numpy on (row, column) keys: scipy's coo -> csr -> multiply chain cost more than the lookups.
+        n, size = len(texts), self.size
+        keys = np.repeat(np.arange(n, dtype=np.int64), lengths) * size + np.array(cols, dtype=np.int64)
+        unique, counts = np.unique(keys, return_counts=True)
+        rows, columns = np.divmod(unique, size)
+        data = (1.0 + np.log(counts.astype(np.float32))) * self.idf[columns]
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n))
         norms[norms == 0] = 1.0
-        result: csr_matrix = csr_matrix(counts.multiply(1.0 / norms[:, None]))
-        return result
+        data = (data / norms[rows]).astype(np.float32)
+        indptr = np.searchsorted(rows, np.arange(n + 1))
+        return csr_matrix((data, columns.astype(np.int32), indptr), shape=(n, size))
 
     def _word_columns(self, word: str) -> list[int]:
         cols = self._words.get(word)

@@ -63,8 +63,8 @@ def groups(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def sources(rows: list[dict[str, Any]]) -> np.ndarray:
-    """0 for a hand-written row, 1 for a generated one: the false-positive target must hold on each."""
-    return np.array([int("group" in r) for r in rows])
+    """0 hand-written, 1 generated from templates, 2 taken from Keel's other data: the false-positive target must hold on each."""
+    return np.array([2 if "source" in r else int("group" in r) for r in rows])
 
 
 def train_set(embeddings: EmbeddingCache, rows: list[dict[str, Any]], labels: list[str]) -> TrainSet:
@@ -102,12 +102,13 @@ def train_injection(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> Casc
 
 @dataclass(frozen=True)
 class Task:
-    train_files: tuple[Path, ...]  # hand-written train set, then the rows build.py generates from templates
+    train_files: tuple[Path, ...]  # hand-written train set, then the rows build.py renders (templates, Keel's own data)
     trainer: Callable[[EmbeddingCache, tuple[Path, ...]], CascadeClassifier]
 
 
 TASKS: dict[str, Task] = {
-    "hazard": Task((DATA / "hazard" / "train.jsonl", DATA / "hazard" / "train_generated.jsonl"), train_hazard),
+    "hazard": Task((DATA / "hazard" / "train.jsonl", DATA / "hazard" / "train_generated.jsonl",
+                    DATA / "hazard" / "train_corpus.jsonl"), train_hazard),
     "injection": Task((DATA / "injection" / "train.jsonl", DATA / "injection" / "train_generated.jsonl"), train_injection),
 }
 

@@ -1,12 +1,14 @@
-"""Deterministic builder/validator for data/guards (stdlib only).
+"""Deterministic builder/validator for data/guards (stdlib only, plus PyYAML to read the spec's hazards.yaml).
 
-    python data/guards/build.py          # regenerate pii/heldout.jsonl (seeded), then validate everything
+    python data/guards/build.py          # regenerate the built files (seeded), then validate everything
     python data/guards/build.py --check  # validate only
 
 hazard/{train,heldout}.jsonl and injection/{train,heldout}.jsonl are hand-written and committed as-is;
 this script only validates them (schema, counts, duplicates, held-out vs train token-Jaccard < 0.6).
 hazard/train_generated.jsonl and injection/train_generated.jsonl are extra training rows rendered from
 the templates in train_templates.py (seeded); they are validated like train, against held-out too.
+hazard/train_corpus.jsonl is taken from Keel's own data (handbook paragraphs, golden replies, spec prompts
+and the spec's hazardous and edgy requests); rows too close to a held-out text are left out.
 pii/heldout.jsonl is rendered from the hand-written templates below with seeded synthetic
 values (Luhn-valid cards, valid-format SSNs, mod-97-valid IBANs, 555-01xx / Ofcom drama-range
 phone numbers, documentation-range IPs, example.* e-mail domains) and offsets computed here.
@@ -456,6 +458,68 @@ def build_generated() -> dict[str, list[dict]]:
             "injection": train_templates.injection_rows(random.Random(SEED + 1))}
 
 
+REPO = HERE.parents[1]
+CORPUS_KEYS = {"text", "label", "edgy", "group", "source"}
+
+
+def build_corpus() -> list[dict]:
+    """Hazard train rows taken from Keel's own data: the ordinary text the guards see most, and the spec's requests.
+
+    Plain safe: handbook paragraphs (what RAG puts in context), golden assistant replies (output-guard text,
+    refusals included), and a seeded sample of spec instruction prompts. From ``data/spec/hazards.yaml``: the
+    hazardous requests (labelled by category) and the benign-but-edgy ones. Rows too close to a held-out
+    text (token Jaccard >= 0.6) are left out.
+    """
+    import yaml  # the spec's YAML; the rest of this script is stdlib only
+
+    rng = random.Random(SEED + 2)
+    rows: list[dict] = []
+
+    def add(text: str, label: str, edgy: bool, group: str, source: str) -> None:
+        rows.append({"text": text, "label": label, "edgy": edgy, "group": group, "source": source})
+
+    for path in sorted((REPO / "data" / "kb" / "handbook").glob("*.md")):
+        paragraphs = [p.strip() for p in path.read_text(encoding="utf-8").split("\n\n")]
+        for i, para in enumerate(p for p in paragraphs if len(p) > 60 and not p.startswith(("#", "<!--", "|"))):
+            add(para, "safe", False, f"kb:{path.stem}:{i // 5}", "handbook")
+    for i, line in enumerate((REPO / "data" / "golden" / "demonstrations.jsonl").read_text(encoding="utf-8").splitlines()):
+        add(json.loads(line)["messages"][-1]["content"], "safe", False, f"golden:{i}", "golden-reply")
+    spec = [json.loads(line) for line in (REPO / "data" / "spec" / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    plain = [r for r in spec if len(r["messages"]) == 1
+             and not {c["type"] for c in r["checks"]} & {"refuse", "no_refusal", "keep_role"}]
+    for r in rng.sample(plain, 300):
+        add(r["messages"][-1]["content"], "safe", False, f"spec:{r['id']}", "spec-prompt")
+    hazards = yaml.safe_load((REPO / "data" / "spec" / "hazards.yaml").read_text(encoding="utf-8"))
+    for category, requests in hazards["categories"].items():
+        for i, text in enumerate(requests["train"] + requests["dev"]):
+            add(text, category.split("_")[0], False, f"spec-hazard:{category}:{i}", "spec-hazard")
+    edgy = hazards["benign_edgy"]
+    for i, text in enumerate(edgy["train"] + edgy["dev"]):
+        add(text, "safe", True, f"spec-edgy:{i}", "spec-edgy")
+    held = [_toks(r["text"]) for r in _load(HERE / "hazard" / "heldout.jsonl")]
+    seen = {r["text"].lower() for name in ("train.jsonl", "train_generated.jsonl") for r in _load(HERE / "hazard" / name)}
+    kept, unique = [], set()
+    for r in rows:
+        toks, key = _toks(r["text"]), r["text"].lower()
+        if key in seen or key in unique or max(_jaccard(toks, h) for h in held) >= 0.6:
+            continue
+        unique.add(key)
+        kept.append(r)
+    return kept
+
+
+def check_corpus() -> None:
+    rows = _load(HERE / "hazard" / "train_corpus.jsonl")
+    for r in rows:
+        assert set(r) == CORPUS_KEYS, r
+    held = [r["text"] for r in _load(HERE / "hazard" / "heldout.jsonl")]
+    j = _max_cross_jaccard([r["text"] for r in rows], held)
+    assert j < 0.6, j
+    c = Counter(r["source"] for r in rows)
+    print(f"hazard/train_corpus: {len(rows)} rows ({', '.join(f'{k}={v}' for k, v in sorted(c.items()))}), "
+          f"max held-out-to-corpus token Jaccard = {j:.3f}")
+
+
 def check_generated() -> None:
     """Generated train rows: schema, no duplicates (within, or with train), far from every held-out text."""
     for task, keys in (("hazard", {"text", "label", "edgy", "group"}), ("injection", {"text", "label", "where", "group"})):
@@ -554,6 +618,7 @@ def check() -> None:
     print(f"pii/heldout: {len(rows)} texts ({n_pii} with PII, {len(clean)} distractor-only), "
           f"{sum(tc.values())} entities: " + ", ".join(f"{k}={v}" for k, v in sorted(tc.items())))
     check_generated()
+    check_corpus()
     print("all checks passed")
 
 
@@ -567,6 +632,9 @@ def main() -> None:
             with open(HERE / task / "train_generated.jsonl", "w", encoding="utf-8") as f:
                 for r in generated:
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        with open(HERE / "hazard" / "train_corpus.jsonl", "w", encoding="utf-8") as f:
+            for r in build_corpus():
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
     check()
 
 
