@@ -24,9 +24,11 @@ from guardrails.embedding_cache import EmbeddingCache
 log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parents[1] / "data" / "guards"
 HAZARD_LABELS = tuple(f"S{i}" for i in range(1, 15))
-# Target false-positive rates on train (out of fold); held-out is measured by `keel guards eval` only.
-HAZARD_TARGET_FP = 0.04  # on benign-but-edgy prompts
-INJECTION_TARGET_FP = 0.04  # on benign texts, rules and classifier together
+# Target false-positive rates on train (out of fold, over one pool of all the train negatives): the goals
+# themselves. Held-out is measured by `keel guards eval` only. (Until the hand-written hard negatives of
+# train_more.jsonl, the target was 4% and had to hold on each source of negatives separately.)
+HAZARD_TARGET_FP = 0.05  # on benign-but-edgy prompts
+INJECTION_TARGET_FP = 0.05  # on benign texts, rules and classifier together
 # Positives (out of fold, on train) the n-gram screen may let through without a MiniLM look. At 1% the
 # hazard screen still sent most sentences of an ordinary support message to MiniLM (~50 ms on this CPU).
 SCREEN_MAX_LOSS = 0.03
@@ -62,11 +64,6 @@ def groups(rows: list[dict[str, Any]]) -> list[str]:
     return [f"g:{r['group']}" if "group" in r else f"r:{i}" for i, r in enumerate(rows)]
 
 
-def sources(rows: list[dict[str, Any]]) -> np.ndarray:
-    """0 hand-written, 1 generated from templates, 2 taken from Keel's other data: the false-positive target must hold on each."""
-    return np.array([2 if "source" in r else int("group" in r) for r in rows])
-
-
 def train_set(embeddings: EmbeddingCache, rows: list[dict[str, Any]], labels: list[str]) -> TrainSet:
     texts = [r["text"] for r in rows]
     pieces = [units(t) for t in texts]
@@ -78,7 +75,7 @@ def train_hazard(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> Cascade
     labels = [hazard_label(r) for r in rows]
     edgy = np.array([lab == "safe_edgy" for lab in labels])
     return train(train_set(embeddings, rows, labels), HAZARD_LABELS, fp_mask=edgy, target_fp=HAZARD_TARGET_FP,
-                 groups=groups(rows), sources=sources(rows), max_skip_loss=SCREEN_MAX_LOSS)
+                 groups=groups(rows), max_skip_loss=SCREEN_MAX_LOSS)
 
 
 def train_injection(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> CascadeClassifier:
@@ -89,27 +86,26 @@ def train_injection(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> Casc
     benign = np.array([r["label"] == "benign" for r in rows])
     rules = InjectionRules()
     ruled = np.array([bool(rules.matches(r["text"])) for r in rows])
-    # The rules' own false positives count against the target: the classifier gets what is left (measured on
-    # the hand-written benign texts: the generated ones are templated).
-    rules_fp = float(ruled[benign & (sources(rows) == 0)].mean())
+    # The rules' own false positives count against the target: the classifier gets what is left.
+    rules_fp = float(ruled[benign].mean())
     target = max(0.005, (INJECTION_TARGET_FP - rules_fp) / (1.0 - rules_fp))
     model = train(train_set(embeddings, rows, labels), ("injection_user", "injection_document"),
-                  fp_mask=benign & ~ruled, target_fp=target, caught=ruled, groups=groups(rows), sources=sources(rows),
-                  max_skip_loss=SCREEN_MAX_LOSS)
+                  fp_mask=benign & ~ruled, target_fp=target, caught=ruled, groups=groups(rows), max_skip_loss=SCREEN_MAX_LOSS)
     model.meta["rules_train_fp"] = round(rules_fp, 4)
     return model
 
 
 @dataclass(frozen=True)
 class Task:
-    train_files: tuple[Path, ...]  # hand-written train set, then the rows build.py renders (templates, Keel's own data)
+    train_files: tuple[Path, ...]  # hand-written train sets, then the rows build.py renders (templates, Keel's own data)
     trainer: Callable[[EmbeddingCache, tuple[Path, ...]], CascadeClassifier]
 
 
 TASKS: dict[str, Task] = {
-    "hazard": Task((DATA / "hazard" / "train.jsonl", DATA / "hazard" / "train_generated.jsonl",
-                    DATA / "hazard" / "train_corpus.jsonl"), train_hazard),
-    "injection": Task((DATA / "injection" / "train.jsonl", DATA / "injection" / "train_generated.jsonl"), train_injection),
+    "hazard": Task((DATA / "hazard" / "train.jsonl", DATA / "hazard" / "train_more.jsonl",
+                    DATA / "hazard" / "train_generated.jsonl", DATA / "hazard" / "train_corpus.jsonl"), train_hazard),
+    "injection": Task((DATA / "injection" / "train.jsonl", DATA / "injection" / "train_more.jsonl",
+                       DATA / "injection" / "train_generated.jsonl"), train_injection),
 }
 
 

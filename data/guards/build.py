@@ -7,6 +7,8 @@ hazard/{train,heldout}.jsonl and injection/{train,heldout}.jsonl are hand-writte
 this script only validates them (schema, counts, duplicates, held-out vs train token-Jaccard < 0.6).
 hazard/train_generated.jsonl and injection/train_generated.jsonl are extra training rows rendered from
 the templates in train_templates.py (seeded); they are validated like train, against held-out too.
+hazard/train_more.jsonl and injection/train_more.jsonl are a second hand-written train set (harder
+positives and hard negatives, in styles the first one lacked), validated the same way.
 hazard/train_corpus.jsonl is taken from Keel's own data (handbook paragraphs, golden replies, spec prompts
 and the spec's hazardous and edgy requests); rows too close to a held-out text are left out.
 pii/heldout.jsonl is rendered from the hand-written templates below with seeded synthetic
@@ -508,6 +510,22 @@ def build_corpus() -> list[dict]:
     return kept
 
 
+def check_more() -> None:
+    """Second hand-written train sets: schema, no duplicates (within, or with train), far from every held-out text."""
+    for task, keys in (("hazard", {"text", "label", "edgy"}), ("injection", {"text", "label", "where"})):
+        rows = _load(HERE / task / "train_more.jsonl")
+        for r in rows:
+            assert set(r) == keys, r
+        texts = [r["text"].lower() for r in rows]
+        train = {r["text"].lower() for r in _load(HERE / task / "train.jsonl")}
+        assert len(set(texts)) == len(texts) and not set(texts) & train, f"duplicate {task} text"
+        j = _max_cross_jaccard([r["text"] for r in rows], [r["text"] for r in _load(HERE / task / "heldout.jsonl")])
+        assert j < 0.6, j
+        c = Counter(r["label"] for r in rows)
+        print(f"{task}/train_more: {len(rows)} rows ({', '.join(f'{k}={v}' for k, v in sorted(c.items()))}), "
+              f"max held-out-to-train_more token Jaccard = {j:.3f}")
+
+
 def check_corpus() -> None:
     rows = _load(HERE / "hazard" / "train_corpus.jsonl")
     for r in rows:
@@ -618,6 +636,7 @@ def check() -> None:
     print(f"pii/heldout: {len(rows)} texts ({n_pii} with PII, {len(clean)} distractor-only), "
           f"{sum(tc.values())} entities: " + ", ".join(f"{k}={v}" for k, v in sorted(tc.items())))
     check_generated()
+    check_more()
     check_corpus()
     print("all checks passed")
 
