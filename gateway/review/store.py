@@ -332,6 +332,22 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _wal(cursor: Any, wait_s: float = 30.0) -> None:
+    """Switch to WAL mode, waiting out other first connections: SQLite answers this pragma "database is
+    locked" at once, without its busy handler, while another connection is switching a new file over."""
+    import sqlite3
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
@@ -344,9 +360,9 @@ def _engine(url: str) -> Engine:
         # Transactions are begun explicitly below; pysqlite's own BEGIN handling is switched off.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged escalation survives power loss too
         cursor.execute("PRAGMA busy_timeout=30000")
+        _wal(cursor)
+        cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged escalation survives power loss too
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -50,6 +50,22 @@ def test_features_are_unit_rows_over_the_fitted_vocabulary_and_survive_a_round_t
     assert np.allclose(again.transform(["the cat sat"]).toarray(), features.transform(["the cat sat"]).toarray())
 
 
+def test_transform_is_sublinear_tf_idf_of_the_ngram_counts():
+    """The counting path (numpy on row/column keys) against a direct computation from ``ngrams``."""
+    features = NgramFeatures.fit(["the cat sat", "the cat ran", "a dog sat down", "the the dog"], min_df=1)
+    texts = ["the the the cat sat", "", "dog dog ran  sat", "nothing known here", "The CAT sat."]
+    X = features.transform(texts).toarray()
+    for row, text in zip(X, texts, strict=True):
+        expected = np.zeros(features.size, dtype=np.float64)
+        for gram, count in ngrams(text).items():
+            if gram in features.vocabulary:
+                col = features.vocabulary[gram]
+                expected[col] = (1.0 + np.log(count)) * features.idf[col]
+        norm = np.linalg.norm(expected)
+        assert np.allclose(row, expected / norm if norm else expected, atol=1e-6), text
+    assert X.shape == (5, features.size) and not X[1].any()
+
+
 def test_training_records_cross_validated_choices(model):
     assert model.meta["folds"] == 3 and model.meta["rows"] == len(ATTACKS) + len(BENIGN)
     assert 0.0 < model.threshold < 1.0 and model.meta["cv_recall"] > 0.9
