@@ -510,49 +510,27 @@ def build_corpus() -> list[dict]:
     return kept
 
 
-def check_more() -> None:
-    """Second hand-written train sets: schema, no duplicates (within, or with train), far from every held-out text."""
-    for task, keys in (("hazard", {"text", "label", "edgy"}), ("injection", {"text", "label", "where"})):
-        rows = _load(HERE / task / "train_more.jsonl")
-        for r in rows:
-            assert set(r) == keys, r
-        texts = [r["text"].lower() for r in rows]
-        train = {r["text"].lower() for r in _load(HERE / task / "train.jsonl")}
-        assert len(set(texts)) == len(texts) and not set(texts) & train, f"duplicate {task} text"
-        j = _max_cross_jaccard([r["text"] for r in rows], [r["text"] for r in _load(HERE / task / "heldout.jsonl")])
-        assert j < 0.6, j
-        c = Counter(r["label"] for r in rows)
-        print(f"{task}/train_more: {len(rows)} rows ({', '.join(f'{k}={v}' for k, v in sorted(c.items()))}), "
-              f"max held-out-to-train_more token Jaccard = {j:.3f}")
-
-
-def check_corpus() -> None:
-    rows = _load(HERE / "hazard" / "train_corpus.jsonl")
+def check_train_file(task: str, name: str, keys: set[str], count_by: str = "label") -> None:
+    """An extra train file: schema, no duplicates (within, or with train.jsonl), far from every held-out text."""
+    rows = _load(HERE / task / name)
     for r in rows:
-        assert set(r) == CORPUS_KEYS, r
-    held = [r["text"] for r in _load(HERE / "hazard" / "heldout.jsonl")]
-    j = _max_cross_jaccard([r["text"] for r in rows], held)
+        assert set(r) == keys, r
+    texts = [r["text"].lower() for r in rows]
+    train = {r["text"].lower() for r in _load(HERE / task / "train.jsonl")}
+    assert len(set(texts)) == len(texts) and not set(texts) & train, f"duplicate {task} text in {name}"
+    j = _max_cross_jaccard([r["text"] for r in rows], [r["text"] for r in _load(HERE / task / "heldout.jsonl")])
     assert j < 0.6, j
-    c = Counter(r["source"] for r in rows)
-    print(f"hazard/train_corpus: {len(rows)} rows ({', '.join(f'{k}={v}' for k, v in sorted(c.items()))}), "
-          f"max held-out-to-corpus token Jaccard = {j:.3f}")
+    c = Counter(r[count_by] for r in rows)
+    print(f"{task}/{name}: {len(rows)} rows ({', '.join(f'{k}={v}' for k, v in sorted(c.items()))}), "
+          f"max held-out-to-train token Jaccard = {j:.3f}")
 
 
-def check_generated() -> None:
-    """Generated train rows: schema, no duplicates (within, or with train), far from every held-out text."""
-    for task, keys in (("hazard", {"text", "label", "edgy", "group"}), ("injection", {"text", "label", "where", "group"})):
-        rows = _load(HERE / task / "train_generated.jsonl")
-        for r in rows:
-            assert set(r) == keys, r
-        texts = [r["text"].lower() for r in rows]
-        train = {r["text"].lower() for r in _load(HERE / task / "train.jsonl")}
-        assert len(set(texts)) == len(texts) and not set(texts) & train, f"duplicate {task} text"
-        held = [r["text"] for r in _load(HERE / task / "heldout.jsonl")]
-        j = _max_cross_jaccard([r["text"] for r in rows], held)
-        assert j < 0.6, j
-        c = Counter(r["label"] for r in rows)
-        print(f"{task}/train_generated: {len(rows)} rows ({', '.join(f'{k}={v}' for k, v in sorted(c.items()))}), "
-              f"max held-out-to-generated token Jaccard = {j:.3f}")
+def check_extra_train_files() -> None:
+    """Generated rows, the second hand-written sets and the rows taken from Keel's own data."""
+    for task, keys in (("hazard", {"text", "label", "edgy"}), ("injection", {"text", "label", "where"})):
+        check_train_file(task, "train_generated.jsonl", keys | {"group"})
+        check_train_file(task, "train_more.jsonl", keys)
+    check_train_file("hazard", "train_corpus.jsonl", CORPUS_KEYS, count_by="source")
 
 
 def check() -> None:
@@ -635,9 +613,7 @@ def check() -> None:
     assert len(clean) >= 40 and len(tc) == 6 and min(tc.values()) >= 30, (len(clean), tc)
     print(f"pii/heldout: {len(rows)} texts ({n_pii} with PII, {len(clean)} distractor-only), "
           f"{sum(tc.values())} entities: " + ", ".join(f"{k}={v}" for k, v in sorted(tc.items())))
-    check_generated()
-    check_more()
-    check_corpus()
+    check_extra_train_files()
     print("all checks passed")
 
 
