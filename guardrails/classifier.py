@@ -150,7 +150,6 @@ def train(
     target_fp: float,
     caught: np.ndarray | None = None,
     groups: Sequence[str] | None = None,
-    sources: np.ndarray | None = None,
     Cs: Sequence[float] = (10.0, 30.0),
     folds: int = 5,
     seed: int = 0,
@@ -162,19 +161,18 @@ def train(
     benign-but-edgy prompts; injection: benign texts the rules leave alone). ``caught`` marks rows another
     detector (the injection rules) already flags: they count towards recall. ``skip_below`` lets at most
     ``max_skip_loss`` of the positives through unembedded. ``groups`` (rows rendered from one template
-    subject) stay within one fold. ``sources`` (e.g. hand-written vs generated) splits the negatives: the
-    target must hold on each source's own out-of-fold scores, since templated negatives can be much easier
-    (or harder) than hand-written ones. Among the Cs, the best out-of-fold recall wins.
+    subject) stay within one fold. The target holds over all of ``fp_mask`` together. Among the Cs, the best
+    out-of-fold recall wins.
     """
     from threadpoolctl import threadpool_limits
 
     # One BLAS thread: on a busy 2-core machine more threads made these small fits many times slower.
     with threadpool_limits(1):
-        return _train(data, positive, fp_mask, target_fp, caught, groups, sources, Cs, folds, seed, max_skip_loss)
+        return _train(data, positive, fp_mask, target_fp, caught, groups, Cs, folds, seed, max_skip_loss)
 
 
 def _train(data: TrainSet, positive: Sequence[str], fp_mask: np.ndarray, target_fp: float, caught: np.ndarray | None,
-           groups: Sequence[str] | None, sources: np.ndarray | None, Cs: Sequence[float], folds: int, seed: int,
+           groups: Sequence[str] | None, Cs: Sequence[float], folds: int, seed: int,
            max_skip_loss: float) -> CascadeClassifier:
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -183,7 +181,6 @@ def _train(data: TrainSet, positive: Sequence[str], fp_mask: np.ndarray, target_
     caught = np.zeros(len(y), dtype=bool) if caught is None else caught
     owner, flat = data.owners(), data.flat
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each text's own unit (the first of its units)
-    source_of = np.zeros(len(y), dtype=int) if sources is None else np.asarray(sources)
     group_ids = list(groups) if groups is not None else [str(i) for i in range(len(y))]
     splits = list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(data.texts, y, group_ids))
     best: tuple[float, float, float, float] | None = None  # (recall, C, skip_below, threshold)
@@ -198,7 +195,7 @@ def _train(data: TrainSet, positive: Sequence[str], fp_mask: np.ndarray, target_
         row_quick = _row_max(quick, owner, len(y))
         skip_below = float(np.quantile(row_quick[is_pos & ~caught], max_skip_loss, method="lower"))
         row = _row_max(np.where(quick >= skip_below, full, 0.0), owner, len(y))
-        threshold = calibrated_threshold(row, fp_mask, source_of, target_fp)
+        threshold = calibrated_threshold(row, fp_mask, target_fp=target_fp)
         recall = float(np.mean(((row > threshold) | caught)[is_pos]))
         if best is None or recall > best[0]:
             best = (recall, C, skip_below, threshold)
@@ -211,11 +208,13 @@ def _train(data: TrainSet, positive: Sequence[str], fp_mask: np.ndarray, target_
     return model
 
 
-def calibrated_threshold(scores: np.ndarray, fp_mask: np.ndarray, sources: np.ndarray, target_fp: float) -> float:
+def calibrated_threshold(scores: np.ndarray, fp_mask: np.ndarray, sources: np.ndarray | None = None,
+                         target_fp: float = 0.05) -> float:
     """The lowest threshold that keeps every source's negatives (``fp_mask``) under ``target_fp``, and never under 0.5.
 
     The floor: when the screen settles nearly every negative, the quantile alone would flag whatever it lets through.
     """
+    sources = np.zeros(len(scores), dtype=int) if sources is None else np.asarray(sources)
     per_source = (float(np.quantile(scores[fp_mask & (sources == s)], 1.0 - target_fp, method="higher"))
                   for s in np.unique(sources[fp_mask]))
     return max(0.5, *per_source)
