@@ -145,6 +145,12 @@ class UpstreamBackend:
         if healthy != replica.healthy:
             log.log(logging.INFO if healthy else logging.WARNING, "upstream replica %s",
                     "healthy" if healthy else "unhealthy", extra={"replica": replica.label})
+        if healthy and not replica.healthy:
+            # Seen down, now answering: a restarted server. Its breaker's failures belong to the process
+            # that died, so it rejoins closed instead of waiting for a user request to be its trial. A
+            # replica that answers health checks while failing requests never passes through "unhealthy",
+            # so its breaker keeps protecting clients.
+            replica.breaker.reset()
         replica.healthy = healthy
         replica.publish()
 

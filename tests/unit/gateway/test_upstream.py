@@ -19,6 +19,7 @@ from gateway.errors import (
     ContextLengthExceeded,
     InvalidRequest,
 )
+from telemetry import metrics
 
 A, B = "http://replica-a:8000", "http://replica-b:8000"
 MODEL = "served-upstream"
@@ -308,6 +309,34 @@ async def test_health_checks_take_replicas_out_and_back(make, upstreams):
     assert backend.ready
     await backend.generate(_request())
     assert upstreams.chat_calls(B) == 1
+
+
+async def test_a_restarted_replica_rejoins_with_a_closed_breaker(make, upstreams):
+    upstreams.handlers[A] = refuse_connection
+    backend = make(retries=0, breaker_failures=2, breaker_reset_s=600)
+    replica = backend.pool.replicas[0]
+    for _ in range(2):
+        with pytest.raises(ReplicasUnavailable):
+            await backend.generate(_request())
+    await backend.check_health()
+    assert replica.breaker.state == "open" and not replica.healthy
+    upstreams.handlers[A] = ok  # the process came back on its port
+    await backend.check_health()
+    assert replica.breaker.state == "closed" and backend.ready
+    assert metrics.UPSTREAM_REPLICA_UP.labels(replica=replica.label)._value.get() == 1
+    await backend.generate(_request())
+
+
+async def test_passing_health_checks_do_not_close_a_breaker_opened_by_failing_requests(make, upstreams):
+    upstreams.handlers[A] = lambda r: ok(r) if r.url.path == "/v1/models" else status(500)(r)
+    backend = make(retries=0, breaker_failures=2, breaker_reset_s=600)
+    replica = backend.pool.replicas[0]
+    for _ in range(2):
+        with pytest.raises(BackendUnavailable):
+            await backend.generate(_request())
+    await backend.check_health()
+    assert replica.healthy and replica.breaker.state == "open" and not backend.ready
+    assert metrics.UPSTREAM_REPLICA_UP.labels(replica=replica.label)._value.get() == 0
 
 
 async def test_start_probes_and_aclose_stops(upstreams):
