@@ -4,9 +4,10 @@ Messages are realistic support-chat text with a few planted PII values. Each gua
 (awaited the way the stack awaits it: Presidio, the n-gram screen and MiniLM run in the executor), then
 the whole shipped stack (data/policies/platform.yaml: size, PII, injection, hazard on input; PII, hazard
 on output) on a message and on a reply of the same length. The classifiers are cascades: an n-gram
-screen settles clear texts and only unsettled texts and sentences go through MiniLM (int8). The
-``no screen`` rows send every text and sentence through MiniLM: the slow path, the worst case of a
-message the screen cannot settle. For the PII configuration choice, Presidio's stock spaCy NER engine and
+screen settles clear texts, only unsettled texts and sentences go through MiniLM (int8), and only what
+MiniLM leaves borderline goes on to SmolLM2 (20 layers). The ``no screen`` rows send every text and
+sentence through MiniLM: the slow path, the worst case of a message the screen cannot settle; the
+``deep: false`` row is that worst case without the SmolLM2 stage. For the PII configuration choice, Presidio's stock spaCy NER engine and
 its stock phone recognizer are timed side by side in the same run. Writes a PNG.
 
     python bench/guards.py --repeats 50 --threads 1
@@ -76,6 +77,10 @@ async def run(repeats: int, threads: int, embed_tokens: int) -> list[dict]:
     slow = {"screen": False}
     no_screen = StackConfig.model_validate(merge(config.model_dump(), {
         "input": [{"name": "injection", **slow}, {"name": "hazard", **slow}], "output": [{"name": "hazard", **slow}]}))
+    shallow = {"screen": False, "deep": False}
+    no_screen_no_deep = StackConfig.model_validate(merge(config.model_dump(), {
+        "input": [{"name": "injection", **shallow}, {"name": "hazard", **shallow}],
+        "output": [{"name": "hazard", **shallow}]}))
     await stack.warm(config)
     await stack.warm(no_screen)
     # A cache hit would hide the embedding cost: every timed call gets a text the cache has not seen.
@@ -104,7 +109,8 @@ async def run(repeats: int, threads: int, embed_tokens: int) -> list[dict]:
             p50, p99 = await time_async(lambda g=guard, c=ctx: g.check(fresh(text), c), repeats)
             rows.append({"chars": chars, "what": name, "p50_ms": p50, "p99_ms": p99})
 
-        for label, stage_config in (("WHOLE STACK (input + output)", config), ("  whole stack, no screen (all MiniLM)", no_screen)):
+        for label, stage_config in (("WHOLE STACK (input + output)", config), ("  whole stack, no screen (all MiniLM)", no_screen),
+                                    ("  whole stack, no screen, deep: false", no_screen_no_deep)):
 
             async def whole(c: StackConfig = stage_config) -> None:
                 verdict = await stack.check_input([("user", fresh(text))], GuardContext("input", "bench"), c)

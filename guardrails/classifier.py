@@ -2,7 +2,9 @@
 
 ``quick`` scores a text from its character/word n-grams (microseconds). A text (or sentence) whose quick
 score is under ``skip_below`` is allowed without an embedding; the rest are scored by ``full``, a
-logistic regression on the n-grams and the MiniLM embedding together. ``skip_below``, the regularisation
+logistic regression on the n-grams and the MiniLM embedding together. With a third stage (``deep``), the
+units ``full`` scores at or over ``deep_above`` are scored once more with SmolLM2 hidden states added
+(``guardrails.lm_features``), and that score decides. ``skip_below``, ``deep_above``, the regularisation
 and the decision ``threshold`` all come from out-of-fold scores on the training set (the n-gram
 vocabulary is refitted inside each fold too); held-out sets are never looked at here. Training uses
 scikit-learn; inference is numpy and scipy.sparse.
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 
+from guardrails.lm_features import DIMENSIONS as LM_DIMENSIONS
 from guardrails.text_features import NgramFeatures
 
 
@@ -55,15 +58,24 @@ class Scored:
     scores: np.ndarray
     labels: list[str]
     embedded: np.ndarray
+    final: np.ndarray | None = None  # units the last stage scored (may be flagged); None: the embedded ones
+    deep: np.ndarray | None = None  # units scored with SmolLM2 features too
+
+    def __post_init__(self) -> None:
+        if self.final is None:
+            self.final = self.embedded.copy()
+        if self.deep is None:
+            self.deep = np.zeros(len(self.scores), dtype=bool)
 
     def worst(self, threshold: float) -> tuple[int, bool]:
-        """The unit that decides (the highest-scoring MiniLM-scored one, if any) and whether it is over ``threshold``.
+        """The unit that decides (the highest-scoring one of the last stage, if any) and whether it is over ``threshold``.
 
-        Units the screen settled are never flagged, whatever ``threshold`` a tenant sets.
+        Units an earlier stage settled are never flagged, whatever ``threshold`` a tenant sets.
         """
-        if not self.embedded.any():
+        assert self.final is not None
+        if not self.final.any():
             return int(self.scores.argmax()), False
-        i = int(np.where(self.embedded, self.scores, -np.inf).argmax())
+        i = int(np.where(self.final, self.scores, -np.inf).argmax())
         return i, bool(self.scores[i] > threshold)
 
 
@@ -75,8 +87,22 @@ class CascadeClassifier:
     quick: LinearClassifier
     full: LinearClassifier
     skip_below: float  # quick score under which a unit is allowed without an embedding
-    threshold: float  # full score above which a unit is flagged
+    threshold: float  # score of the last stage above which a unit is flagged
     meta: dict[str, Any] = field(default_factory=dict)
+    deep: LinearClassifier | None = None  # n-grams + MiniLM + SmolLM2 features, for units full finds borderline
+    deep_above: float = 1.0  # full score from which a unit goes to ``deep``
+    deep_center: np.ndarray | None = None  # SmolLM2 feature standardisation (mean, and scale incl. weight)
+    deep_scale: np.ndarray | None = None
+    full_threshold: float | None = None  # the threshold for ``full`` scores when the deep stage is turned off
+
+    def __post_init__(self) -> None:
+        if self.full_threshold is None:
+            self.full_threshold = self.threshold
+
+    def threshold_for(self, deep: bool = True) -> float:
+        """The cross-validated threshold of the cascade as run: with its deep stage or without."""
+        assert self.full_threshold is not None
+        return self.threshold if deep and self.deep is not None else self.full_threshold
 
     def screen(self, units: Sequence[str]) -> tuple[csr_matrix, np.ndarray]:
         """N-gram features and quick scores of each unit; units at or over ``skip_below`` need an embedding."""
@@ -86,9 +112,14 @@ class CascadeClassifier:
     def needs_embedding(self, quick: np.ndarray) -> np.ndarray:
         return np.flatnonzero(quick >= self.skip_below)
 
-    def finish(self, F: csr_matrix, quick: np.ndarray, picked: np.ndarray, E: np.ndarray) -> Scored:
-        """Unit scores: ``full`` for the ``picked`` units (embedded as ``E``), quick capped at the threshold elsewhere."""
-        scores = np.minimum(quick, self.threshold)
+    def finish(self, F: csr_matrix, quick: np.ndarray, picked: np.ndarray, E: np.ndarray, deep: bool = True) -> Scored:
+        """Unit scores: ``full`` for the ``picked`` units (embedded as ``E``), quick capped at the threshold elsewhere.
+
+        With a ``deep`` stage (and ``deep``), ``full`` scores under ``deep_above`` are capped at the threshold
+        too (settled), and the rest wait for :meth:`finish_deep`.
+        """
+        threshold = self.threshold_for(deep)
+        scores = np.minimum(quick, threshold)
         labels = self.quick.top_positive(F)
         embedded = np.zeros(len(quick), dtype=bool)
         if len(picked):
@@ -97,22 +128,63 @@ class CascadeClassifier:
             for i, label in zip(picked, self.full.top_positive(joint), strict=True):
                 labels[i] = label
             embedded[picked] = True
-        return Scored(scores, labels, embedded)
+        final = embedded.copy()
+        if deep and self.deep is not None:
+            final &= scores >= self.deep_above
+            scores[embedded & ~final] = np.minimum(scores[embedded & ~final], threshold)
+        return Scored(scores, labels, embedded, final)
 
-    def score_sync(self, units: Sequence[str], embed: Callable[[list[str]], np.ndarray]) -> Scored:
-        """The whole cascade with a blocking ``embed`` (training, evaluation, benchmarks)."""
+    def needs_deep(self, scored: Scored, deep: bool = True) -> np.ndarray:
+        """Units whose ``full`` score sends them to the ``deep`` stage (none without one, or with it off)."""
+        if self.deep is None or not deep:
+            return np.zeros(0, dtype=int)
+        assert scored.final is not None
+        return np.flatnonzero(scored.final)
+
+    def deep_features(self, F: csr_matrix, E: np.ndarray, L: np.ndarray) -> csr_matrix:
+        assert self.deep_center is not None and self.deep_scale is not None
+        return hstack([F, csr_matrix(E), csr_matrix((L - self.deep_center) / self.deep_scale)]).tocsr()
+
+    def finish_deep(self, scored: Scored, F: csr_matrix, units: np.ndarray, E: np.ndarray, L: np.ndarray) -> Scored:
+        """``deep`` scores (and categories) for ``units``, given their MiniLM (``E``) and SmolLM2 (``L``) features."""
+        if self.deep is None or not len(units):
+            return scored
+        X = self.deep_features(F[units], E, L)
+        scored.scores[units] = self.deep.score(X)
+        for i, label in zip(units, self.deep.top_positive(X), strict=True):
+            scored.labels[i] = label
+        assert scored.deep is not None
+        scored.deep[units] = True
+        return scored
+
+    def score_sync(self, units: Sequence[str], embed: Callable[[list[str]], np.ndarray],
+                   deep: Callable[[list[str]], np.ndarray] | None = None) -> Scored:
+        """The whole cascade with a blocking ``embed`` (and ``deep`` features: training, evaluation, benchmarks)."""
         F, quick = self.screen(units)
         picked = self.needs_embedding(quick)
         E = embed([units[i] for i in picked]) if len(picked) else np.zeros((0, 384), dtype=np.float32)
-        return self.finish(F, quick, picked, E)
+        scored = self.finish(F, quick, picked, E)
+        later = self.needs_deep(scored)
+        if len(later):
+            if deep is None:
+                raise ValueError("this classifier has a deep stage: pass its features")
+            L = deep([units[i] for i in later])
+            scored = self.finish_deep(scored, F, later, E[np.searchsorted(picked, later)], L)
+        return scored
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         meta = {"classes": self.quick.classes, "positive": self.quick.positive, "skip_below": self.skip_below,
-                "threshold": self.threshold, "meta": self.meta}
+                "threshold": self.threshold, "meta": self.meta, "deep_above": self.deep_above,
+                "full_threshold": self.full_threshold}
+        deep = {}
+        if self.deep is not None:
+            assert self.deep_center is not None and self.deep_scale is not None
+            deep = {"deep_coef": self.deep.coef, "deep_intercept": self.deep.intercept,
+                    "deep_center": self.deep_center, "deep_scale": self.deep_scale}
         np.savez(tmp, quick_coef=self.quick.coef, quick_intercept=self.quick.intercept, full_coef=self.full.coef,
-                 full_intercept=self.full.intercept, meta=np.array(json.dumps(meta)), **self.features.to_arrays())
+                 full_intercept=self.full.intercept, meta=np.array(json.dumps(meta)), **self.features.to_arrays(), **deep)
         tmp.replace(path)
 
     @classmethod
@@ -120,10 +192,16 @@ class CascadeClassifier:
         with np.load(path) as data:
             meta = json.loads(str(data["meta"]))
             classes, positive = meta["classes"], meta["positive"]
-            return cls(NgramFeatures.from_arrays(data["vocabulary"], data["idf"]),
-                       LinearClassifier(classes, data["quick_coef"], data["quick_intercept"], positive),
-                       LinearClassifier(classes, data["full_coef"], data["full_intercept"], positive),
-                       float(meta["skip_below"]), float(meta["threshold"]), meta["meta"])
+            model = cls(NgramFeatures.from_arrays(data["vocabulary"], data["idf"]),
+                        LinearClassifier(classes, data["quick_coef"], data["quick_intercept"], positive),
+                        LinearClassifier(classes, data["full_coef"], data["full_intercept"], positive),
+                        float(meta["skip_below"]), float(meta["threshold"]), meta["meta"],
+                        full_threshold=float(meta.get("full_threshold", meta["threshold"])))
+            if "deep_coef" in data:
+                model.deep = LinearClassifier(classes, data["deep_coef"], data["deep_intercept"], positive)
+                model.deep_above = float(meta["deep_above"])
+                model.deep_center, model.deep_scale = data["deep_center"], data["deep_scale"]
+            return model
 
 
 @dataclass
@@ -154,6 +232,8 @@ def train(
     folds: int = 5,
     seed: int = 0,
     max_skip_loss: float = 0.01,
+    deep_features: Callable[[list[str]], np.ndarray] | None = None,
+    max_deep_loss: float = 0.02,
 ) -> CascadeClassifier:
     """Fit on all of ``data``; C, ``skip_below`` and the threshold come from ``folds``-fold out-of-fold scores.
 
@@ -163,17 +243,35 @@ def train(
     ``max_skip_loss`` of the positives through unembedded. ``groups`` (rows rendered from one template
     subject) stay within one fold. The target holds over all of ``fp_mask`` together. Among the Cs, the best
     out-of-fold recall wins.
+
+    ``deep_features`` (SmolLM2 hidden states) adds the third stage: ``deep_above`` lets at most
+    ``max_deep_loss`` of the positives that passed the screen go undecided by it, and the threshold is
+    then calibrated on the deep stage's out-of-fold scores.
     """
     from threadpoolctl import threadpool_limits
 
     # One BLAS thread: on a busy 2-core machine more threads made these small fits many times slower.
     with threadpool_limits(1):
-        return _train(data, positive, fp_mask, target_fp, caught, groups, Cs, folds, seed, max_skip_loss)
+        model, oof = _train(data, positive, fp_mask, target_fp, caught, groups, Cs, folds, seed, max_skip_loss)
+        if deep_features is not None:
+            _train_deep(model, oof, data, positive, fp_mask, target_fp, caught, deep_features, max_deep_loss, seed)
+        return model
+
+
+@dataclass
+class _OutOfFold:
+    """What the deep stage's training reuses from the first two stages' cross-validation."""
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    models: list[CascadeClassifier]  # one per fold, the chosen C
+    quick: np.ndarray  # per unit
+    full: np.ndarray
+    starts: np.ndarray
 
 
 def _train(data: TrainSet, positive: Sequence[str], fp_mask: np.ndarray, target_fp: float, caught: np.ndarray | None,
            groups: Sequence[str] | None, Cs: Sequence[float], folds: int, seed: int,
-           max_skip_loss: float) -> CascadeClassifier:
+           max_skip_loss: float) -> tuple[CascadeClassifier, _OutOfFold]:
     from sklearn.model_selection import StratifiedGroupKFold
 
     y = np.asarray(data.labels)
@@ -183,29 +281,78 @@ def _train(data: TrainSet, positive: Sequence[str], fp_mask: np.ndarray, target_
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each text's own unit (the first of its units)
     group_ids = list(groups) if groups is not None else [str(i) for i in range(len(y))]
     splits = list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(data.texts, y, group_ids))
-    best: tuple[float, float, float, float] | None = None  # (recall, C, skip_below, threshold)
+    best: tuple[float, float, float, float, _OutOfFold] | None = None  # (recall, C, skip_below, threshold, oof)
     for C in Cs:
         quick = np.zeros(len(owner))
         full = np.zeros(len(owner))
+        models = []
         for train_idx, test_idx in splits:
             model = _fit(data, train_idx, starts, y[train_idx], positive, C, seed)
             units = np.flatnonzero(np.isin(owner, test_idx))
             F, quick[units] = model.screen([flat[j] for j in units])
             full[units] = model.full.score(hstack([F, csr_matrix(data.embeddings[units])]).tocsr())
+            models.append(model)
         row_quick = _row_max(quick, owner, len(y))
         skip_below = float(np.quantile(row_quick[is_pos & ~caught], max_skip_loss, method="lower"))
         row = _row_max(np.where(quick >= skip_below, full, 0.0), owner, len(y))
         threshold = calibrated_threshold(row, fp_mask, target_fp=target_fp)
         recall = float(np.mean(((row > threshold) | caught)[is_pos]))
         if best is None or recall > best[0]:
-            best = (recall, C, skip_below, threshold)
+            best = (recall, C, skip_below, threshold, _OutOfFold(splits, models, quick, full, starts))
     assert best is not None
-    recall, C, skip_below, threshold = best
+    recall, C, skip_below, threshold, oof = best
     model = _fit(data, np.arange(len(y)), starts, y, positive, C, seed)
     model.skip_below, model.threshold = skip_below, threshold
     model.meta = {"C": C, "cv_recall": round(recall, 4), "target_fp": target_fp, "folds": folds, "rows": int(len(y)),
                   "features": model.features.size, "max_skip_loss": max_skip_loss}
-    return model
+    return model, oof
+
+
+DEEP_WEIGHT = 0.05  # standardised SmolLM2 features are scaled down to sit beside the n-grams and MiniLM
+
+
+def _train_deep(model: CascadeClassifier, oof: _OutOfFold, data: TrainSet, positive: Sequence[str],
+                fp_mask: np.ndarray, target_fp: float, caught: np.ndarray | None,
+                deep_features: Callable[[list[str]], np.ndarray], max_deep_loss: float, seed: int) -> None:
+    """Adds the deep stage to ``model``: gate, out-of-fold threshold, and the fit on all of ``data``."""
+    y = np.asarray(data.labels)
+    is_pos = np.isin(y, list(positive))
+    caught = np.zeros(len(y), dtype=bool) if caught is None else caught
+    owner, flat, starts, C = data.owners(), data.flat, oof.starts, float(model.meta["C"])
+    passed = oof.quick >= model.skip_below
+    row_full = _row_max(np.where(passed, oof.full, -np.inf), owner, len(y))
+    gated = is_pos & ~caught & np.isfinite(row_full)
+    deep_above = float(np.quantile(row_full[gated], max_deep_loss, method="lower"))
+    reach = passed & (oof.full >= deep_above)
+    # SmolLM2 features for every text (the deep stage trains on texts) and for the sentences that reach it.
+    need = np.union1d(starts, np.flatnonzero(reach))
+    L = np.zeros((len(owner), LM_DIMENSIONS), dtype=np.float32)
+    L[need] = deep_features([flat[j] for j in need])
+    deep = np.full(len(owner), -np.inf)
+    for (train_idx, test_idx), fold in zip(oof.splits, oof.models, strict=True):
+        _fit_deep(fold, data, L, starts[train_idx], y[train_idx], positive, C, seed)
+        units = np.flatnonzero(np.isin(owner, test_idx) & reach)
+        if len(units):
+            F = fold.features.transform([flat[j] for j in units])
+            assert fold.deep is not None
+            deep[units] = fold.deep.score(fold.deep_features(F, data.embeddings[units], L[units]))
+    row = _row_max(deep, owner, len(y))
+    threshold = calibrated_threshold(row, fp_mask, target_fp=target_fp)
+    recall = float(np.mean(((row > threshold) | caught)[is_pos]))
+    _fit_deep(model, data, L, starts, y, positive, C, seed)
+    model.full_threshold = model.threshold  # the two-stage cascade's own, for guards that turn the deep stage off
+    model.deep_above, model.threshold = deep_above, threshold
+    model.meta.update({"full_cv_recall": model.meta["cv_recall"], "cv_recall": round(recall, 4),
+                       "max_deep_loss": max_deep_loss, "deep_units": int(reach.sum()), "units": int(len(owner))})
+
+
+def _fit_deep(model: CascadeClassifier, data: TrainSet, L: np.ndarray, rows: np.ndarray, y: np.ndarray,
+              positive: Sequence[str], C: float, seed: int) -> None:
+    """Fits ``model.deep`` on the texts ``rows`` (unit indices), with ``model``'s own n-gram vocabulary."""
+    center = L[rows].mean(axis=0)
+    model.deep_center, model.deep_scale = center, (L[rows].std(axis=0) + 1e-6) / DEEP_WEIGHT
+    F = model.features.transform([data.flat[j] for j in rows])
+    model.deep = _logistic(model.deep_features(F, data.embeddings[rows], L[rows]), y, positive, C, seed)
 
 
 def calibrated_threshold(scores: np.ndarray, fp_mask: np.ndarray, sources: np.ndarray | None = None,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from guardrails.classifier import CascadeClassifier, Scored
+from guardrails.lm_features import LmFeatures
 
 
 class EmbeddingCache:
@@ -39,6 +40,7 @@ class EmbeddingCache:
         self._run_lock = threading.Lock()  # one onnxruntime run at a time: its threads already use the cores
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pending: dict[str, asyncio.Future[np.ndarray]] = {}
+        self.lm = LmFeatures()  # the classifiers' last stage, loaded on first use
 
     @property
     def version(self) -> str:
@@ -99,10 +101,13 @@ class EmbeddingCache:
             found[text] = await future
         return np.stack([found[text] for text in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
 
-    async def classify(self, store: Any, task: str, texts: Sequence[str], screen: bool = True) -> tuple[CascadeClassifier, Scored]:
-        """Scores ``texts`` with the task's cascade: n-grams for all, embeddings (shared, cached) for the unsettled.
+    async def classify(self, store: Any, task: str, texts: Sequence[str], screen: bool = True,
+                       deep: bool = True) -> tuple[CascadeClassifier, Scored]:
+        """Scores ``texts`` with the task's cascade: n-grams for all, embeddings (shared, cached) for the unsettled,
+        SmolLM2 features for what MiniLM leaves borderline.
 
-        ``screen=False`` embeds every text (the slow path for all; a benchmark's worst case).
+        ``screen=False`` embeds every text (the slow path for all; a benchmark's worst case); ``deep=False``
+        stops at MiniLM (faster on borderline text, less accurate: the two-stage threshold applies).
         """
         loop = asyncio.get_running_loop()
 
@@ -113,7 +118,12 @@ class EmbeddingCache:
         model, F, quick = await loop.run_in_executor(self.executor, run_screen)
         picked = model.needs_embedding(quick) if screen else np.arange(len(texts))
         E = await self.embed([texts[i] for i in picked]) if len(picked) else np.zeros((0, 384), dtype=np.float32)
-        return model, model.finish(F, quick, picked, E)
+        scored = model.finish(F, quick, picked, E, deep)
+        later = model.needs_deep(scored, deep)
+        if len(later):
+            L = await loop.run_in_executor(self.executor, self.lm.embed_sync, [texts[i] for i in later])
+            scored = model.finish_deep(scored, F, later, E[np.searchsorted(picked, later)], L)
+        return model, scored
 
     def _remember(self, text: str, vector: np.ndarray) -> None:
         self._cache[text] = vector

@@ -21,23 +21,23 @@ from guardrails.training import DATA, ClassifierStore, read_rows, units
 GOALS = {"hazard_recall": 0.90, "hazard_edgy_fp": 0.05, "injection_recall": 0.90, "injection_fp": 0.05, "pii_recall": 0.95}
 
 
-def cascade_scores(store: ClassifierStore, model: CascadeClassifier, texts: list[str]) -> tuple[np.ndarray, list[str], float]:
-    """Each text's score and category exactly as its guard computes them, and the share that needed MiniLM."""
+def cascade_scores(store: ClassifierStore, model: CascadeClassifier,
+                   texts: list[str]) -> tuple[np.ndarray, list[str], tuple[float, float]]:
+    """Each text's score and category exactly as its guard computes them; the shares that needed MiniLM and SmolLM2."""
     pieces = [units(t) for t in texts]
     flat = [u for us in pieces for u in us]
     owner = np.array([i for i, us in enumerate(pieces) for _ in us])
-    F, quick = model.screen(flat)
-    picked = model.needs_embedding(quick)
-    scored = model.finish(F, quick, picked, store.embeddings.embed_sync([flat[i] for i in picked]))
+    scored = model.score_sync(flat, store.embeddings.embed_sync, store.embeddings.lm.embed_sync)
     best, labels = np.zeros(len(texts)), []
     for i in range(len(texts)):
         mine = np.flatnonzero(owner == i)
         worst = mine[scored.scores[mine].argmax()]
         best[i] = scored.scores[worst]
         labels.append(scored.labels[worst])
-    embedded = np.zeros(len(texts), dtype=bool)
+    embedded, deep = np.zeros(len(texts), dtype=bool), np.zeros(len(texts), dtype=bool)
     embedded[owner[scored.embedded]] = True
-    return best, labels, float(embedded.mean())
+    deep[owner[scored.deep]] = True
+    return best, labels, (float(embedded.mean()), float(deep.mean()))
 
 
 def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "heldout.jsonl") -> dict[str, Any]:
@@ -57,7 +57,7 @@ def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "held
         "rows": len(rows), "threshold": round(model.threshold, 4), "train_cv_recall": model.meta.get("cv_recall"),
         "recall": _rate(flagged[unsafe]), "edgy_fp": _rate(flagged[edgy]), "plain_fp": _rate(flagged[plain]),
         "category_accuracy": round(float(np.mean(right)), 3) if right else None, "recall_by_category": per_category,
-        "embedded": round(embedded, 3),
+        "embedded": round(embedded[0], 3), "deep": round(embedded[1], 3),
     }
 
 
@@ -79,7 +79,7 @@ def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" /
         "fp_user": _rate(flagged[~attack & user]), "fp_document": _rate(flagged[~attack & ~user]),
         "rules_only": {"recall": _rate(ruled[attack]), "fp": _rate(ruled[~attack])},
         "classifier_only": {"recall": _rate(classified[attack]), "fp": _rate(classified[~attack])},
-        "embedded": round(embedded, 3),
+        "embedded": round(embedded[0], 3), "deep": round(embedded[1], 3),
     }
 
 
@@ -113,7 +113,7 @@ def evaluate_pii(path: Path = DATA / "pii" / "heldout.jsonl", analyzer: PiiAnaly
 
 def evaluate(store: ClassifierStore) -> dict[str, Any]:
     return {"hazard": evaluate_hazard(store), "injection": evaluate_injection(store), "pii": evaluate_pii(),
-            "embedding": store.embeddings.version}
+            "embedding": f"{store.embeddings.version} + {store.embeddings.lm.version}"}
 
 
 def report(results: dict[str, Any]) -> str:
@@ -129,6 +129,7 @@ def report(results: dict[str, Any]) -> str:
         ("injection recall user / document", f"{i['recall_user']} / {i['recall_document']}", "—", None),
         ("injection rules only: recall / FP", f"{i['rules_only']['recall']} / {i['rules_only']['fp']}", "—", None),
         ("texts that needed MiniLM: hazard / injection", f"{h['embedded']} / {i['embedded']}", "—", None),
+        ("texts that needed SmolLM2 too: hazard / injection", f"{h.get('deep', 0.0)} / {i.get('deep', 0.0)}", "—", None),
         ("PII recall (typed overlap)", p["recall"], f"≥ {GOALS['pii_recall']}", p["recall"] >= GOALS["pii_recall"]),
         ("PII exact-span recall", p["exact_span_recall"], "—", None),
         ("PII precision / distractor false positives", f"{p['precision']} / {p['distractor_false_positives']}", "—", None),

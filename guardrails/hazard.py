@@ -37,6 +37,7 @@ class HazardGuard:
     threshold: float | None = None  # None: the threshold chosen on train by cross-validation
     action: Action = "block"
     screen: bool = True  # False: every text and sentence goes through MiniLM (slower; the n-gram screen is skipped)
+    deep: bool = True  # False: no SmolLM2 stage (faster on borderline text, lower recall; its own threshold)
     categories: dict[str, Action] = field(default_factory=dict)  # per-category action, e.g. {S6: escalate}
     name: str = "hazard"
     scope: str = "last_user"
@@ -47,8 +48,8 @@ class HazardGuard:
         # The text and each of its sentences are scored, and the worst counts: a hazardous sentence between
         # harmless ones cannot dilute its way through (a long message, or the hold-back buffer on output).
         # Sentences already embedded (the streamed context) come from the embedding cache.
-        model, scored = await self.embeddings.classify(self.store, "hazard", units(subject), self.screen)
-        threshold = model.threshold if self.threshold is None else self.threshold
+        model, scored = await self.embeddings.classify(self.store, "hazard", units(subject), self.screen, self.deep)
+        threshold = model.threshold_for(self.deep) if self.threshold is None else self.threshold
         worst, flagged = scored.worst(threshold)
         score = float(scored.scores[worst])
         label = scored.labels[worst]

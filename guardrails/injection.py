@@ -25,6 +25,7 @@ class InjectionGuard:
     threshold: float | None = None  # None: chosen on train by cross-validation
     action: Action = "block"
     screen: bool = True  # False: every text and sentence goes through MiniLM (slower; the n-gram screen is skipped)
+    deep: bool = True  # False: no SmolLM2 stage (faster on borderline text, lower recall; its own threshold)
     rules: bool = True
     name: str = "injection"
     scope: str = "last_user"
@@ -37,8 +38,8 @@ class InjectionGuard:
         if hits and self.action != "allow":
             return Decision(self.action, self.name, category="prompt_injection", score=1.0,
                             reason=f"matches injection rules ({', '.join(hits)})")
-        model, scored = await self.embeddings.classify(self.store, "injection", units(subject), self.screen)
-        threshold = model.threshold if self.threshold is None else self.threshold
+        model, scored = await self.embeddings.classify(self.store, "injection", units(subject), self.screen, self.deep)
+        threshold = model.threshold_for(self.deep) if self.threshold is None else self.threshold
         worst, flagged = scored.worst(threshold)
         score = float(scored.scores[worst])
         if not flagged or self.action == "allow":

@@ -60,13 +60,13 @@ def _pii(options: dict[str, Any], res: Resources) -> Guard:
 def _hazard(options: dict[str, Any], res: Resources) -> Guard:
     return HazardGuard(res.classifiers, res.embeddings, res.executor, threshold=options.get("threshold"),
                        action=options.get("action", "block"), categories=dict(options.get("categories") or {}),
-                       screen=bool(options.get("screen", True)))
+                       screen=bool(options.get("screen", True)), deep=bool(options.get("deep", True)))
 
 
 def _injection(options: dict[str, Any], res: Resources) -> Guard:
     return InjectionGuard(res.classifiers, res.embeddings, res.executor, threshold=options.get("threshold"),
                           action=options.get("action", "block"), rules=bool(options.get("rules", True)),
-                          screen=bool(options.get("screen", True)))
+                          screen=bool(options.get("screen", True)), deep=bool(options.get("deep", True)))
 
 
 def _injection_rules(options: dict[str, Any], res: Resources) -> Guard:

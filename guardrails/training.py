@@ -34,7 +34,7 @@ INJECTION_TARGET_FP = 0.05  # on benign texts, rules and classifier together
 SCREEN_MAX_LOSS = 0.03
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # The code whose changes change an artifact: its source is part of the artifact's name.
-_CODE = ("training.py", "classifier.py", "text_features.py", "injection_rules.py")
+_CODE = ("training.py", "classifier.py", "text_features.py", "injection_rules.py", "lm_features.py")
 
 
 def sentences(text: str, limit: int = 16) -> list[str]:
@@ -70,12 +70,16 @@ def train_set(embeddings: EmbeddingCache, rows: list[dict[str, Any]], labels: li
     return TrainSet(texts, labels, pieces, embeddings.embed_sync([u for us in pieces for u in us]))
 
 
+def _lm_features(embeddings: EmbeddingCache, task: str) -> Callable[[list[str]], np.ndarray]:
+    return lambda texts: embeddings.lm.embed_sync(texts, progress=f"{task}: SmolLM2 features")
+
+
 def train_hazard(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> CascadeClassifier:
     rows = [r for path in paths for r in read_rows(path)]
     labels = [hazard_label(r) for r in rows]
     edgy = np.array([lab == "safe_edgy" for lab in labels])
     return train(train_set(embeddings, rows, labels), HAZARD_LABELS, fp_mask=edgy, target_fp=HAZARD_TARGET_FP,
-                 groups=groups(rows), max_skip_loss=SCREEN_MAX_LOSS)
+                 groups=groups(rows), max_skip_loss=SCREEN_MAX_LOSS, deep_features=_lm_features(embeddings, "hazard"))
 
 
 def train_injection(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> CascadeClassifier:
@@ -90,7 +94,8 @@ def train_injection(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> Casc
     rules_fp = float(ruled[benign].mean())
     target = max(0.005, (INJECTION_TARGET_FP - rules_fp) / (1.0 - rules_fp))
     model = train(train_set(embeddings, rows, labels), ("injection_user", "injection_document"),
-                  fp_mask=benign & ~ruled, target_fp=target, caught=ruled, groups=groups(rows), max_skip_loss=SCREEN_MAX_LOSS)
+                  fp_mask=benign & ~ruled, target_fp=target, caught=ruled, groups=groups(rows),
+                  max_skip_loss=SCREEN_MAX_LOSS, deep_features=_lm_features(embeddings, "injection"))
     model.meta["rules_train_fp"] = round(rules_fp, 4)
     return model
 
@@ -124,7 +129,12 @@ class ClassifierStore:
             digest.update(path.read_bytes())
         for name in _CODE:
             digest.update((Path(__file__).parent / name).read_bytes())
+        digest.update(self.embeddings.lm.version.encode())
         return self.home / "guards" / f"{task}-{self.embeddings.version}-{digest.hexdigest()[:12]}.npz"
+
+    def loaded(self) -> list[CascadeClassifier]:
+        with self._lock:
+            return list(self._models.values())
 
     def get(self, task: str, retrain: bool = False) -> CascadeClassifier:
         """The task's classifier (blocking: call from an executor or a CLI)."""
