@@ -311,14 +311,20 @@ async def test_health_checks_take_replicas_out_and_back(make, upstreams):
     assert upstreams.chat_calls(B) == 1
 
 
-async def test_a_restarted_replica_rejoins_with_a_closed_breaker(make, upstreams):
-    upstreams.handlers[A] = refuse_connection
+async def _open_the_breaker(make, error: type[Exception]) -> UpstreamBackend:
+    """One replica, its circuit opened by two failed requests (breaker reset far away), then a health check."""
     backend = make(retries=0, breaker_failures=2, breaker_reset_s=600)
-    replica = backend.pool.replicas[0]
     for _ in range(2):
-        with pytest.raises(ReplicasUnavailable):
+        with pytest.raises(error):
             await backend.generate(_request())
     await backend.check_health()
+    return backend
+
+
+async def test_a_restarted_replica_rejoins_with_a_closed_breaker(make, upstreams):
+    upstreams.handlers[A] = refuse_connection
+    backend = await _open_the_breaker(make, ReplicasUnavailable)
+    replica = backend.pool.replicas[0]
     assert replica.breaker.state == "open" and not replica.healthy
     upstreams.handlers[A] = ok  # the process came back on its port
     await backend.check_health()
@@ -329,12 +335,8 @@ async def test_a_restarted_replica_rejoins_with_a_closed_breaker(make, upstreams
 
 async def test_passing_health_checks_do_not_close_a_breaker_opened_by_failing_requests(make, upstreams):
     upstreams.handlers[A] = lambda r: ok(r) if r.url.path == "/v1/models" else status(500)(r)
-    backend = make(retries=0, breaker_failures=2, breaker_reset_s=600)
+    backend = await _open_the_breaker(make, BackendUnavailable)
     replica = backend.pool.replicas[0]
-    for _ in range(2):
-        with pytest.raises(BackendUnavailable):
-            await backend.generate(_request())
-    await backend.check_health()
     assert replica.healthy and replica.breaker.state == "open" and not backend.ready
     assert metrics.UPSTREAM_REPLICA_UP.labels(replica=replica.label)._value.get() == 0
 

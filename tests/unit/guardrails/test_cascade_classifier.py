@@ -27,13 +27,18 @@ def fake_embed(texts):
     return np.stack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
 
 
-@pytest.fixture(scope="module")
-def model():
+def train_toy(**options):
+    """The cascade trained on the attack/benign toy set with fake embeddings."""
     texts = ATTACKS + BENIGN
     labels = ["attack"] * len(ATTACKS) + ["benign"] * len(BENIGN)
     data = TrainSet(texts, labels, [[t] for t in texts], fake_embed(texts))
     fp_mask = np.array([lab == "benign" for lab in labels])
-    return train(data, ("attack",), fp_mask=fp_mask, target_fp=0.05, Cs=(10.0,), folds=3)
+    return train(data, ("attack",), fp_mask=fp_mask, target_fp=0.05, Cs=(10.0,), folds=3, **options)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return train_toy()
 
 
 def test_ngrams_mix_padded_characters_and_words():
@@ -85,17 +90,13 @@ def fake_lm(texts):
 
 @pytest.fixture(scope="module")
 def deep_model():
-    texts = ATTACKS + BENIGN
-    labels = ["attack"] * len(ATTACKS) + ["benign"] * len(BENIGN)
-    data = TrainSet(texts, labels, [[t] for t in texts], fake_embed(texts))
-    fp_mask = np.array([lab == "benign" for lab in labels])
     calls: list[list[str]] = []
 
     def counting_lm(batch):
         calls.append(list(batch))
         return fake_lm(batch)
 
-    model = train(data, ("attack",), fp_mask=fp_mask, target_fp=0.05, Cs=(10.0,), folds=3, deep_features=counting_lm)
+    model = train_toy(deep_features=counting_lm)
     model.meta["lm_calls"] = calls
     return model
 
