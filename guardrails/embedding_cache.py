@@ -1,7 +1,8 @@
-"""MiniLM embeddings for the guard classifiers: one shared embedder, computed off the event loop, once per text.
+"""MiniLM embeddings (and SmolLM2 features) for the guard classifiers: computed off the event loop, once per text.
 
 The injection and hazard guards of a stage look at the same text concurrently; whichever asks first
-embeds it and the other awaits the same result. The graph is RAG's ONNX export (``rag.embeddings``)
+embeds it and the other awaits the same result; a streamed reply's sentences already checked come from
+the cache. The graph is RAG's ONNX export (``rag.embeddings``)
 with dynamic int8 weights (``onnxruntime.quantization``), written once under ``home/guards``: 2–3x
 faster on this CPU, and the classifiers train on the same int8 embeddings they see at inference.
 Input is truncated to ``max_tokens`` (the labelled prompts are one or two sentences; longer texts are
@@ -15,7 +16,7 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,9 @@ class EmbeddingCache:
         self._embedder: Any = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()  # one onnxruntime run at a time: its threads already use the cores
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[np.ndarray]] = {}
         self.lm = LmFeatures()  # the classifiers' last stage, loaded on first use
+        self._minilm = _Memo(self)
+        self._smollm2 = _Memo(self)
 
     @property
     def version(self) -> str:
@@ -70,36 +71,12 @@ class EmbeddingCache:
             return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit vector per text, in order; computed in the executor, never on the event loop."""
-        loop = asyncio.get_running_loop()
-        waits: dict[str, asyncio.Future[np.ndarray]] = {}
-        found: dict[str, np.ndarray] = {}
-        todo: list[str] = []
-        for text in dict.fromkeys(texts):
-            if text in self._cache:
-                self._cache.move_to_end(text)
-                found[text] = self._cache[text]
-            elif text in self._pending:
-                waits[text] = self._pending[text]
-            else:
-                waits[text] = self._pending[text] = loop.create_future()
-                todo.append(text)
-        if todo:
-            try:
-                vectors = await loop.run_in_executor(self.executor, self.embed_sync, todo)
-            except BaseException as exc:
-                for text in todo:
-                    future = self._pending.pop(text)
-                    if not future.done():
-                        future.set_exception(exc)
-                        future.exception()  # retrieved: no "never retrieved" warning when nobody else waits
-                raise
-            for text, vector in zip(todo, vectors, strict=True):
-                self._remember(text, vector)
-                self._pending.pop(text).set_result(vector)
-        for text, future in waits.items():
-            found[text] = await future
-        return np.stack([found[text] for text in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+        """One MiniLM unit vector per text, in order; computed in the executor, never on the event loop."""
+        return await self._minilm.get(texts, self.embed_sync, 384)
+
+    async def embed_deep(self, texts: Sequence[str]) -> np.ndarray:
+        """SmolLM2 features per text, in order (the classifiers' last stage), shared and cached the same way."""
+        return await self._smollm2.get(texts, self.lm.embed_sync, self.lm.dimensions)
 
     async def classify(self, store: Any, task: str, texts: Sequence[str], screen: bool = True,
                        deep: bool = True) -> tuple[CascadeClassifier, Scored]:
@@ -121,14 +98,59 @@ class EmbeddingCache:
         scored = model.finish(F, quick, picked, E, deep)
         later = model.needs_deep(scored, deep)
         if len(later):
-            L = await loop.run_in_executor(self.executor, self.lm.embed_sync, [texts[i] for i in later])
+            L = await self.embed_deep([texts[i] for i in later])
             scored = model.finish_deep(scored, F, later, E[np.searchsorted(picked, later)], L)
         return model, scored
+
+
+
+class _Memo:
+    """Vectors per text, computed once: recent ones kept (LRU, ``owner.size``), in-flight ones awaited.
+
+    The injection and hazard guards of a stage ask for the same text at once; whichever asks first
+    computes it (in the owner's executor) and the other awaits the same result.
+    """
+
+    def __init__(self, owner: EmbeddingCache) -> None:
+        self.owner = owner
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[np.ndarray]] = {}
+
+    async def get(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray], dims: int) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        waits: dict[str, asyncio.Future[np.ndarray]] = {}
+        found: dict[str, np.ndarray] = {}
+        todo: list[str] = []
+        for text in dict.fromkeys(texts):
+            if text in self._cache:
+                self._cache.move_to_end(text)
+                found[text] = self._cache[text]
+            elif text in self._pending:
+                waits[text] = self._pending[text]
+            else:
+                waits[text] = self._pending[text] = loop.create_future()
+                todo.append(text)
+        if todo:
+            try:
+                vectors = await loop.run_in_executor(self.owner.executor, compute, todo)
+            except BaseException as exc:
+                for text in todo:
+                    future = self._pending.pop(text)
+                    if not future.done():
+                        future.set_exception(exc)
+                        future.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+                raise
+            for text, vector in zip(todo, vectors, strict=True):
+                self._remember(text, vector)
+                self._pending.pop(text).set_result(vector)
+        for text, future in waits.items():
+            found[text] = await future
+        return np.stack([found[text] for text in texts]) if texts else np.zeros((0, dims), dtype=np.float32)
 
     def _remember(self, text: str, vector: np.ndarray) -> None:
         self._cache[text] = vector
         self._cache.move_to_end(text)
-        while len(self._cache) > self.size:
+        while len(self._cache) > self.owner.size:
             self._cache.popitem(last=False)
 
 
