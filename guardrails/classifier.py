@@ -58,21 +58,14 @@ class Scored:
     scores: np.ndarray
     labels: list[str]
     embedded: np.ndarray
-    final: np.ndarray | None = None  # units the last stage scored (may be flagged); None: the embedded ones
-    deep: np.ndarray | None = None  # units scored with SmolLM2 features too
-
-    def __post_init__(self) -> None:
-        if self.final is None:
-            self.final = self.embedded.copy()
-        if self.deep is None:
-            self.deep = np.zeros(len(self.scores), dtype=bool)
+    final: np.ndarray  # units the last stage scores (only these may be flagged)
+    deep: np.ndarray  # units scored with SmolLM2 features too
 
     def worst(self, threshold: float) -> tuple[int, bool]:
         """The unit that decides (the highest-scoring one of the last stage, if any) and whether it is over ``threshold``.
 
         Units an earlier stage settled are never flagged, whatever ``threshold`` a tenant sets.
         """
-        assert self.final is not None
         if not self.final.any():
             return int(self.scores.argmax()), False
         i = int(np.where(self.final, self.scores, -np.inf).argmax())
@@ -132,13 +125,12 @@ class CascadeClassifier:
         if deep and self.deep is not None:
             final &= scores >= self.deep_above
             scores[embedded & ~final] = np.minimum(scores[embedded & ~final], threshold)
-        return Scored(scores, labels, embedded, final)
+        return Scored(scores, labels, embedded, final, np.zeros(len(quick), dtype=bool))
 
     def needs_deep(self, scored: Scored, deep: bool = True) -> np.ndarray:
         """Units whose ``full`` score sends them to the ``deep`` stage (none without one, or with it off)."""
         if self.deep is None or not deep:
             return np.zeros(0, dtype=int)
-        assert scored.final is not None
         return np.flatnonzero(scored.final)
 
     def deep_features(self, F: csr_matrix, E: np.ndarray, L: np.ndarray) -> csr_matrix:
@@ -153,7 +145,6 @@ class CascadeClassifier:
         scored.scores[units] = self.deep.score(X)
         for i, label in zip(units, self.deep.top_positive(X), strict=True):
             scored.labels[i] = label
-        assert scored.deep is not None
         scored.deep[units] = True
         return scored
 

@@ -103,7 +103,6 @@ class EmbeddingCache:
         return model, scored
 
 
-
 class _Memo:
     """Vectors per text, computed once: recent ones kept (LRU, ``owner.size``), in-flight ones awaited.
 

@@ -43,7 +43,7 @@ def cascade_scores(store: ClassifierStore, model: CascadeClassifier,
 def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "heldout.jsonl") -> dict[str, Any]:
     rows = read_rows(path)
     model = store.get("hazard")
-    scores, top, embedded = cascade_scores(store, model, [r["text"] for r in rows])
+    scores, top, (embedded, deep) = cascade_scores(store, model, [r["text"] for r in rows])
     flagged = scores > model.threshold
     unsafe = np.array([r["label"] != "safe" for r in rows])
     edgy = np.array([r["label"] == "safe" and bool(r.get("edgy")) for r in rows])
@@ -57,7 +57,7 @@ def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "held
         "rows": len(rows), "threshold": round(model.threshold, 4), "train_cv_recall": model.meta.get("cv_recall"),
         "recall": _rate(flagged[unsafe]), "edgy_fp": _rate(flagged[edgy]), "plain_fp": _rate(flagged[plain]),
         "category_accuracy": round(float(np.mean(right)), 3) if right else None, "recall_by_category": per_category,
-        "embedded": round(embedded[0], 3), "deep": round(embedded[1], 3),
+        "embedded": round(embedded, 3), "deep": round(deep, 3),
     }
 
 
@@ -67,7 +67,7 @@ def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" /
     rules = InjectionRules()
     texts = [r["text"] for r in rows]
     ruled = np.array([bool(rules.matches(t)) for t in texts])
-    scores, _, embedded = cascade_scores(store, model, texts)
+    scores, _, (embedded, deep) = cascade_scores(store, model, texts)
     classified = scores > model.threshold
     flagged = ruled | classified
     attack = np.array([r["label"] == "injection" for r in rows])
@@ -79,7 +79,7 @@ def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" /
         "fp_user": _rate(flagged[~attack & user]), "fp_document": _rate(flagged[~attack & ~user]),
         "rules_only": {"recall": _rate(ruled[attack]), "fp": _rate(ruled[~attack])},
         "classifier_only": {"recall": _rate(classified[attack]), "fp": _rate(classified[~attack])},
-        "embedded": round(embedded[0], 3), "deep": round(embedded[1], 3),
+        "embedded": round(embedded, 3), "deep": round(deep, 3),
     }
 
 
@@ -129,7 +129,7 @@ def report(results: dict[str, Any]) -> str:
         ("injection recall user / document", f"{i['recall_user']} / {i['recall_document']}", "—", None),
         ("injection rules only: recall / FP", f"{i['rules_only']['recall']} / {i['rules_only']['fp']}", "—", None),
         ("texts that needed MiniLM: hazard / injection", f"{h['embedded']} / {i['embedded']}", "—", None),
-        ("texts that needed SmolLM2 too: hazard / injection", f"{h.get('deep', 0.0)} / {i.get('deep', 0.0)}", "—", None),
+        ("texts that needed SmolLM2 too: hazard / injection", f"{h['deep']} / {i['deep']}", "—", None),
         ("PII recall (typed overlap)", p["recall"], f"≥ {GOALS['pii_recall']}", p["recall"] >= GOALS["pii_recall"]),
         ("PII exact-span recall", p["exact_span_recall"], "—", None),
         ("PII precision / distractor false positives", f"{p['precision']} / {p['distractor_false_positives']}", "—", None),

@@ -56,10 +56,6 @@ class CircuitBreaker:
         if self._opened_at is not None or self._consecutive >= self.failures:
             self._opened_at = self.clock()  # a failed trial re-opens for another full reset_s
 
-    def reset(self) -> None:
-        """Forget past failures: the server behind the breaker is a new one (it was seen down and back up)."""
-        self.record_success()
-
     def seconds_until_trial(self) -> float:
         if self._opened_at is None:
             return 0.0

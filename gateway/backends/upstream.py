@@ -150,7 +150,7 @@ class UpstreamBackend:
             # that died, so it rejoins closed instead of waiting for a user request to be its trial. A
             # replica that answers health checks while failing requests never passes through "unhealthy",
             # so its breaker keeps protecting clients.
-            replica.breaker.reset()
+            replica.breaker.record_success()
         replica.healthy = healthy
         replica.publish()
 
