@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from guardrails.classifier import CascadeClassifier, Scored
-from guardrails.lm_features import LmFeatures
+from guardrails.lm_features import TASK_PROMPTS, LmBody, LmFeatures
 
 
 class EmbeddingCache:
@@ -39,9 +39,10 @@ class EmbeddingCache:
         self._embedder: Any = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()  # one onnxruntime run at a time: its threads already use the cores
-        self.lm = LmFeatures()  # the classifiers' last stage, loaded on first use
+        self.lm_body = LmBody()  # the classifiers' last stage: SmolLM2, loaded on first use, shared by the tasks
+        self.lm_features: dict[str, LmFeatures] = {}  # per task: a task may read its text inside a prompt
         self._minilm = _Memo(self)
-        self._smollm2 = _Memo(self)
+        self._smollm2: dict[str, _Memo] = {}
 
     @property
     def version(self) -> str:
@@ -74,9 +75,17 @@ class EmbeddingCache:
         """One MiniLM unit vector per text, in order; computed in the executor, never on the event loop."""
         return await self._minilm.get(texts, self.embed_sync, 384)
 
-    async def embed_deep(self, texts: Sequence[str]) -> np.ndarray:
-        """SmolLM2 features per text, in order (the classifiers' last stage), shared and cached the same way."""
-        return await self._smollm2.get(texts, self.lm.embed_sync, self.lm.dimensions)
+    def lm(self, task: str) -> LmFeatures:
+        """The task's SmolLM2 feature function (its prompt from ``TASK_PROMPTS``; one model for all tasks)."""
+        if task not in self.lm_features:
+            self.lm_features[task] = LmFeatures(self.lm_body, TASK_PROMPTS.get(task))
+        return self.lm_features[task]
+
+    async def embed_deep(self, task: str, texts: Sequence[str]) -> np.ndarray:
+        """The task's SmolLM2 features per text, in order (the classifiers' last stage), shared and cached the same way."""
+        features = self.lm(task)
+        memo = self._smollm2.setdefault(task, _Memo(self))
+        return await memo.get(texts, features.embed_sync, features.dimensions)
 
     async def classify(self, store: Any, task: str, texts: Sequence[str], screen: bool = True,
                        deep: bool = True) -> tuple[CascadeClassifier, Scored]:
@@ -98,7 +107,7 @@ class EmbeddingCache:
         scored = model.finish(F, quick, picked, E, deep)
         later = model.needs_deep(scored, deep)
         if len(later):
-            L = await self.embed_deep([texts[i] for i in later])
+            L = await self.embed_deep(task, [texts[i] for i in later])
             scored = model.finish_deep(scored, F, later, E[np.searchsorted(picked, later)], L)
         return model, scored
 

@@ -21,13 +21,13 @@ from guardrails.training import DATA, ClassifierStore, read_rows, units
 GOALS = {"hazard_recall": 0.90, "hazard_edgy_fp": 0.05, "injection_recall": 0.90, "injection_fp": 0.05, "pii_recall": 0.95}
 
 
-def cascade_scores(store: ClassifierStore, model: CascadeClassifier,
+def cascade_scores(store: ClassifierStore, task: str, model: CascadeClassifier,
                    texts: list[str]) -> tuple[np.ndarray, list[str], tuple[float, float]]:
     """Each text's score and category exactly as its guard computes them; the shares that needed MiniLM and SmolLM2."""
     pieces = [units(t) for t in texts]
     flat = [u for us in pieces for u in us]
     owner = np.array([i for i, us in enumerate(pieces) for _ in us])
-    scored = model.score_sync(flat, store.embeddings.embed_sync, store.embeddings.lm.embed_sync)
+    scored = model.score_sync(flat, store.embeddings.embed_sync, store.embeddings.lm(task).embed_sync)
     best, labels = np.zeros(len(texts)), []
     for i in range(len(texts)):
         mine = np.flatnonzero(owner == i)
@@ -43,7 +43,7 @@ def cascade_scores(store: ClassifierStore, model: CascadeClassifier,
 def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "heldout.jsonl") -> dict[str, Any]:
     rows = read_rows(path)
     model = store.get("hazard")
-    scores, top, (embedded, deep) = cascade_scores(store, model, [r["text"] for r in rows])
+    scores, top, (embedded, deep) = cascade_scores(store, "hazard", model, [r["text"] for r in rows])
     flagged = scores > model.threshold
     unsafe = np.array([r["label"] != "safe" for r in rows])
     edgy = np.array([r["label"] == "safe" and bool(r.get("edgy")) for r in rows])
@@ -67,7 +67,7 @@ def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" /
     rules = InjectionRules()
     texts = [r["text"] for r in rows]
     ruled = np.array([bool(rules.matches(t)) for t in texts])
-    scores, _, (embedded, deep) = cascade_scores(store, model, texts)
+    scores, _, (embedded, deep) = cascade_scores(store, "injection", model, texts)
     classified = scores > model.threshold
     flagged = ruled | classified
     attack = np.array([r["label"] == "injection" for r in rows])
@@ -113,7 +113,8 @@ def evaluate_pii(path: Path = DATA / "pii" / "heldout.jsonl", analyzer: PiiAnaly
 
 def evaluate(store: ClassifierStore) -> dict[str, Any]:
     return {"hazard": evaluate_hazard(store), "injection": evaluate_injection(store), "pii": evaluate_pii(),
-            "embedding": f"{store.embeddings.version} + {store.embeddings.lm.version}"}
+            "embedding": f"{store.embeddings.version} + {store.embeddings.lm('hazard').version} (hazard) / "
+                         f"{store.embeddings.lm('injection').version} (injection)"}
 
 
 def report(results: dict[str, Any]) -> str:

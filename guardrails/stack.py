@@ -104,9 +104,11 @@ class GuardStack:
         probe = GuardContext("input", extra={"turns": 1})
         await self.check_input([("user", "warm-up: is this fine? call 212-555-0100")], probe, config)
         await self.check_output("warm-up.", GuardContext("output"), config)
-        if any(model.deep is not None for model in self.resources.classifiers.loaded()):
-            # The classifiers' last stage (SmolLM2) only runs on borderline text: load it now, not then.
-            await asyncio.get_running_loop().run_in_executor(self.resources.executor, self.resources.embeddings.lm.warm)
+        embeddings = self.resources.embeddings
+        for task, model in self.resources.classifiers.loaded():
+            if model.deep is not None:
+                # The classifiers' last stage (SmolLM2) only runs on borderline text: load it now, not then.
+                await asyncio.get_running_loop().run_in_executor(self.resources.executor, embeddings.lm(task).warm)
 
     async def _run(self, guard: Guard, text: str, ctx: GuardContext, config: StackConfig,
                    index: int | None = None) -> tuple[int | None, Decision]:

@@ -71,7 +71,7 @@ def train_set(embeddings: EmbeddingCache, rows: list[dict[str, Any]], labels: li
 
 
 def _lm_features(embeddings: EmbeddingCache, task: str) -> Callable[[list[str]], np.ndarray]:
-    return lambda texts: embeddings.lm.embed_sync(texts, progress=f"{task}: SmolLM2 features")
+    return lambda texts: embeddings.lm(task).embed_sync(texts, progress=f"{task}: SmolLM2 features")
 
 
 def train_hazard(embeddings: EmbeddingCache, paths: tuple[Path, ...]) -> CascadeClassifier:
@@ -108,7 +108,8 @@ class Task:
 
 TASKS: dict[str, Task] = {
     "hazard": Task((DATA / "hazard" / "train.jsonl", DATA / "hazard" / "train_more.jsonl",
-                    DATA / "hazard" / "train_generated.jsonl", DATA / "hazard" / "train_corpus.jsonl"), train_hazard),
+                    DATA / "hazard" / "train_varied.jsonl", DATA / "hazard" / "train_generated.jsonl",
+                    DATA / "hazard" / "train_corpus.jsonl"), train_hazard),
     "injection": Task((DATA / "injection" / "train.jsonl", DATA / "injection" / "train_more.jsonl",
                        DATA / "injection" / "train_generated.jsonl"), train_injection),
 }
@@ -129,12 +130,13 @@ class ClassifierStore:
             digest.update(path.read_bytes())
         for name in _CODE:
             digest.update((Path(__file__).parent / name).read_bytes())
-        digest.update(self.embeddings.lm.version.encode())
+        digest.update(self.embeddings.lm(task).version.encode())
         return self.home / "guards" / f"{task}-{self.embeddings.version}-{digest.hexdigest()[:12]}.npz"
 
-    def loaded(self) -> list[CascadeClassifier]:
+    def loaded(self) -> list[tuple[str, CascadeClassifier]]:
+        """The tasks whose classifiers are loaded, with them."""
         with self._lock:
-            return list(self._models.values())
+            return list(self._models.items())
 
     def get(self, task: str, retrain: bool = False) -> CascadeClassifier:
         """The task's classifier (blocking: call from an executor or a CLI)."""

@@ -530,6 +530,7 @@ def check_extra_train_files() -> None:
     for task, keys in (("hazard", {"text", "label", "edgy"}), ("injection", {"text", "label", "where"})):
         check_train_file(task, "train_generated.jsonl", keys | {"group"})
         check_train_file(task, "train_more.jsonl", keys)
+    check_train_file("hazard", "train_varied.jsonl", {"text", "label", "edgy"})
     check_train_file("hazard", "train_corpus.jsonl", CORPUS_KEYS, count_by="source")
 
 

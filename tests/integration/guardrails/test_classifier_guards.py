@@ -99,8 +99,10 @@ async def test_the_ngram_screen_settles_clear_texts_without_minilm(resources, mo
 
 async def test_only_borderline_units_reach_smollm2(resources, monkeypatch):
     calls = []
-    original = resources.embeddings.lm.embed_sync
-    monkeypatch.setattr(resources.embeddings.lm, "embed_sync", lambda texts: calls.append(list(texts)) or original(texts))
+    for task in ("hazard", "injection"):
+        features = resources.embeddings.lm(task)
+        monkeypatch.setattr(features, "embed_sync",
+                            lambda texts, original=features.embed_sync: calls.append(list(texts)) or original(texts))
     for task in ("hazard", "injection"):
         model = resources.classifiers.get(task)
         assert model.deep is not None and 0.0 < model.deep_above < model.threshold

@@ -187,7 +187,9 @@ def test_artifact_names_change_with_the_train_data_and_the_training_code(tmp_pat
 
     class Embeddings:
         version = "fake"
-        lm = Lm()
+
+        def lm(self, task):
+            return Lm()
 
     monkeypatch.setitem(training.TASKS, "hazard", training.Task((data,), training.train_hazard))
     store = training.ClassifierStore(tmp_path, Embeddings())  # type: ignore[arg-type]
@@ -198,7 +200,7 @@ def test_artifact_names_change_with_the_train_data_and_the_training_code(tmp_pat
     monkeypatch.setattr(training, "_CODE", (*training._CODE, "hazard.py"))
     assert store.path("hazard") != changed
     changed = store.path("hazard")
-    Lm.version = "another-lm"  # the SmolLM2 features changed (layers, truncation, package)
+    Lm.version = "another-lm"  # the SmolLM2 features changed (layers, truncation, prompt, package)
     assert store.path("hazard") != changed
 
 
