@@ -30,10 +30,14 @@ def whole_prompt_mean(body: LmBody, text: str) -> np.ndarray:
 
 
 def test_cached_opening_and_padding_change_nothing(body):
-    framed = LmFeatures(body, HAZARD_PROMPT).embed_sync(TEXTS)  # one batch of three lengths: right padding
+    features = LmFeatures(body, HAZARD_PROMPT)
+    framed = features.embed_sync(TEXTS)  # one batch of three lengths: right padding
     for row, text in zip(framed, TEXTS, strict=True):
         reference = whole_prompt_mean(body, text)
         assert np.abs(row - reference).max() < 1e-3 * np.abs(reference).max()
+    # The cached opening is reused, never extended by a run: a later call gives the same numbers.
+    again = features.embed_sync(TEXTS[::-1][:2])
+    assert np.allclose(again, framed[::-1][:2], atol=1e-3)
 
 
 def test_the_prompt_changes_the_features(body):
