@@ -26,7 +26,7 @@ def add_commands(commands: Any, load_settings: SettingsLoader) -> None:
     train.set_defaults(handler=lambda a: _train(a, load_settings(a.config)))
     evaluate = actions.add_parser("eval", help="held-out quality of the hazard, injection and PII guards",
                                   description="Score the shipped held-out sets (never trained on) and compare with the goals.")
-    evaluate.add_argument("--out", type=Path, default=Path("runs/guards-eval"), help="writes report.md and report.json")
+    evaluate.add_argument("--out", type=Path, default=Path("runs/guards-eval"), help="writes report.md, report.json and report.png")
     evaluate.add_argument("--threads", type=int, default=0, help="onnxruntime threads for embedding (default 0: all cores)")
     evaluate.add_argument("--config", help="YAML settings file (locates $KEEL_HOME)")
     evaluate.set_defaults(handler=lambda a: _eval(a, load_settings(a.config)))
@@ -52,12 +52,13 @@ def _train(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Any) -> int:
-    from guardrails.evaluate import evaluate, report
+    from guardrails.evaluate import evaluate, plot, report
 
     results = evaluate(_store(args, settings))
     text = report(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.md").write_text(text + "\n")
+    (args.out / "report.md").write_text(text + "\n\n![held-out results against the goals](report.png)\n")
     (args.out / "report.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, args.out / "report.png")
     print(text)
     return 0

@@ -143,5 +143,41 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plot(results: dict[str, Any], path: Path) -> Path:
+    """A PNG: each headline number beside its goal, and hazard recall per category against the 0.90 bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h, i, p = results["hazard"], results["injection"], results["pii"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    recalls = [("hazard\nrecall", h["recall"], GOALS["hazard_recall"]), ("injection\nrecall", i["recall"], GOALS["injection_recall"]),
+               ("PII\nrecall", p["recall"], GOALS["pii_recall"])]
+    false = [("hazard false\nrefusals (edgy)", h["edgy_fp"], GOALS["hazard_edgy_fp"]),
+             ("injection false\npositives", i["fp"], GOALS["injection_fp"])]
+    names = [n for n, _, _ in recalls + false]
+    values = [v for _, v, _ in recalls + false]
+    met = [v >= g for _, v, g in recalls] + [v <= g for _, v, g in false]
+    left.bar(names, values, color=["tab:green" if ok else "tab:red" for ok in met])
+    for x, (_, value, goal) in enumerate(recalls + false):
+        left.plot([x - 0.4, x + 0.4], [goal, goal], color="black", linewidth=1.5)
+        left.annotate(f"{value:.3f}", (x, value), ha="center", va="bottom", fontsize=8)
+    left.set_ylim(0, 1.05)
+    left.set_title("held-out, against the goals (black lines)")
+    left.tick_params(axis="x", labelsize=7)
+    categories = h["recall_by_category"]
+    right.bar(list(categories), list(categories.values()), color="tab:blue")
+    right.axhline(GOALS["hazard_recall"], color="black", linewidth=1, linestyle="--")
+    right.set_ylim(0, 1.05)
+    right.set_title("hazard recall per category (dashed: the overall goal)")
+    fig.suptitle(f"keel guards eval: {results['embedding']}", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _rate(mask: np.ndarray) -> float:
     return round(float(np.mean(mask)), 3) if len(mask) else 0.0
