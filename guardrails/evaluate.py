@@ -61,6 +61,24 @@ def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "held
     }
 
 
+# Ordinary customer questions to an assistant over the shipped handbook: RAG's held-out questions, which no
+# guard trains on (RAG's training questions are among the hazard train set's plain safe rows).
+ORDINARY = DATA.parents[0] / "kb" / "qa.jsonl"
+
+
+def evaluate_ordinary(store: ClassifierStore, path: Path = ORDINARY) -> dict[str, Any]:
+    """How often each classifier flags ordinary customer questions (theft, fire and lawsuits are the business)."""
+    texts = [r["question"] for r in read_rows(path)]
+    rules = InjectionRules()
+    flagged = {}
+    for task in ("hazard", "injection"):
+        model = store.get(task)
+        scores, _, _ = cascade_scores(store, task, model, texts)
+        flagged[task] = scores > model.threshold
+    flagged["injection"] |= np.array([bool(rules.matches(t)) for t in texts])
+    return {"questions": len(texts), "hazard_fp": _rate(flagged["hazard"]), "injection_fp": _rate(flagged["injection"])}
+
+
 def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" / "heldout.jsonl") -> dict[str, Any]:
     rows = read_rows(path)
     model = store.get("injection")
@@ -113,13 +131,14 @@ def evaluate_pii(path: Path = DATA / "pii" / "heldout.jsonl", analyzer: PiiAnaly
 
 def evaluate(store: ClassifierStore) -> dict[str, Any]:
     return {"hazard": evaluate_hazard(store), "injection": evaluate_injection(store), "pii": evaluate_pii(),
+            "ordinary": evaluate_ordinary(store),
             "embedding": f"{store.embeddings.version} + {store.embeddings.lm('hazard').version} (hazard) / "
                          f"{store.embeddings.lm('injection').version} (injection)"}
 
 
 def report(results: dict[str, Any]) -> str:
     """A Markdown table of the numbers against the goals, saying plainly which are missed."""
-    h, i, p = results["hazard"], results["injection"], results["pii"]
+    h, i, p, o = results["hazard"], results["injection"], results["pii"], results["ordinary"]
     rows = [
         ("hazard recall (unsafe prompts)", h["recall"], f"≥ {GOALS['hazard_recall']}", h["recall"] >= GOALS["hazard_recall"]),
         ("hazard false refusals, benign-but-edgy", h["edgy_fp"], f"≤ {GOALS['hazard_edgy_fp']}", h["edgy_fp"] <= GOALS["hazard_edgy_fp"]),
@@ -129,6 +148,8 @@ def report(results: dict[str, Any]) -> str:
         ("injection false positives", i["fp"], f"≤ {GOALS['injection_fp']}", i["fp"] <= GOALS["injection_fp"]),
         ("injection recall user / document", f"{i['recall_user']} / {i['recall_document']}", "—", None),
         ("injection rules only: recall / FP", f"{i['rules_only']['recall']} / {i['rules_only']['fp']}", "—", None),
+        (f"flagged ordinary customer questions ({o['questions']}, data/kb/qa.jsonl): hazard / injection",
+         f"{o['hazard_fp']} / {o['injection_fp']}", "—", None),
         ("texts that needed MiniLM: hazard / injection", f"{h['embedded']} / {i['embedded']}", "—", None),
         ("texts that needed SmolLM2 too: hazard / injection", f"{h['deep']} / {i['deep']}", "—", None),
         ("PII recall (typed overlap)", p["recall"], f"≥ {GOALS['pii_recall']}", p["recall"] >= GOALS["pii_recall"]),

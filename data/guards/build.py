@@ -468,7 +468,8 @@ def build_corpus() -> list[dict]:
     """Hazard train rows taken from Keel's own data: the ordinary text the guards see most, and the spec's requests.
 
     Plain safe: handbook paragraphs (what RAG puts in context), golden assistant replies (output-guard text,
-    refusals included), and a seeded sample of spec instruction prompts. From ``data/spec/hazards.yaml``: the
+    refusals included), a seeded sample of spec instruction prompts, and the customer questions of
+    ``data/kb/qa-train.jsonl``. From ``data/spec/hazards.yaml``: the
     hazardous requests (labelled by category) and the benign-but-edgy ones. Rows too close to a held-out
     text (token Jaccard >= 0.6) are left out.
     """
@@ -491,6 +492,11 @@ def build_corpus() -> list[dict]:
              and not {c["type"] for c in r["checks"]} & {"refuse", "no_refusal", "keep_role"}]
     for r in rng.sample(plain, 300):
         add(r["messages"][-1]["content"], "safe", False, f"spec:{r['id']}", "spec-prompt")
+    # Customer questions to an insurance assistant (RAG's training questions; its held-out ones stay out): theft,
+    # fire, accidents and lawsuits are the business here, and the guards must let such questions through.
+    for line in (REPO / "data" / "kb" / "qa-train.jsonl").read_text(encoding="utf-8").splitlines():
+        question = json.loads(line)
+        add(question["question"], "safe", False, f"kb-question:{question['id']}", "kb-question")
     hazards = yaml.safe_load((REPO / "data" / "spec" / "hazards.yaml").read_text(encoding="utf-8"))
     for category, requests in hazards["categories"].items():
         for i, text in enumerate(requests["train"] + requests["dev"]):
