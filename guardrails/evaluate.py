@@ -63,7 +63,7 @@ def evaluate_hazard(store: ClassifierStore, path: Path = DATA / "hazard" / "held
 
 # Ordinary customer questions to an assistant over the shipped handbook: RAG's held-out questions, which no
 # guard trains on (RAG's training questions are among the hazard train set's plain safe rows).
-ORDINARY = DATA.parents[0] / "kb" / "qa.jsonl"
+ORDINARY = DATA.parent / "kb" / "qa.jsonl"
 
 
 def evaluate_ordinary(store: ClassifierStore, path: Path = ORDINARY) -> dict[str, Any]:
