@@ -67,26 +67,28 @@ ORDINARY = DATA.parent / "kb" / "qa.jsonl"
 
 
 def evaluate_ordinary(store: ClassifierStore, path: Path = ORDINARY) -> dict[str, Any]:
-    """How often each classifier flags ordinary customer questions (theft, fire and lawsuits are the business)."""
+    """How often each guard flags ordinary customer questions (theft, fire and lawsuits are the business)."""
     texts = [r["question"] for r in read_rows(path)]
+    model = store.get("hazard")
+    hazard = cascade_scores(store, "hazard", model, texts)[0] > model.threshold
+    ruled, classified, _ = injection_flags(store, texts)
+    return {"questions": len(texts), "hazard_fp": _rate(hazard), "injection_fp": _rate(ruled | classified)}
+
+
+def injection_flags(store: ClassifierStore, texts: list[str]) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """What the injection guard's rules flag, what its classifier flags (the guard flags either), and the
+    shares that needed MiniLM and SmolLM2."""
+    model = store.get("injection")
     rules = InjectionRules()
-    flagged = {}
-    for task in ("hazard", "injection"):
-        model = store.get(task)
-        scores, _, _ = cascade_scores(store, task, model, texts)
-        flagged[task] = scores > model.threshold
-    flagged["injection"] |= np.array([bool(rules.matches(t)) for t in texts])
-    return {"questions": len(texts), "hazard_fp": _rate(flagged["hazard"]), "injection_fp": _rate(flagged["injection"])}
+    ruled = np.array([bool(rules.matches(t)) for t in texts])
+    scores, _, shares = cascade_scores(store, "injection", model, texts)
+    return ruled, scores > model.threshold, shares
 
 
 def evaluate_injection(store: ClassifierStore, path: Path = DATA / "injection" / "heldout.jsonl") -> dict[str, Any]:
     rows = read_rows(path)
     model = store.get("injection")
-    rules = InjectionRules()
-    texts = [r["text"] for r in rows]
-    ruled = np.array([bool(rules.matches(t)) for t in texts])
-    scores, _, (embedded, deep) = cascade_scores(store, "injection", model, texts)
-    classified = scores > model.threshold
+    ruled, classified, (embedded, deep) = injection_flags(store, [r["text"] for r in rows])
     flagged = ruled | classified
     attack = np.array([r["label"] == "injection" for r in rows])
     user = np.array([r["where"] == "user" for r in rows])
