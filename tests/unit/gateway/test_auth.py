@@ -1,6 +1,7 @@
 import pytest
 import yaml
 
+from gateway import auth as auth_module
 from gateway.auth import KeyStore, bearer_token, hash_key
 from gateway.errors import AuthenticationFailed, NotPermitted
 
@@ -70,3 +71,26 @@ def test_malformed_keys_file_is_a_clear_error(keys_file):
 )
 def test_bearer_token(header, token):
     assert bearer_token(header) == token
+
+
+def test_every_stored_key_is_compared_in_constant_time_without_stopping_early(keys_file, monkeypatch):
+    store = KeyStore(keys_file)
+    first, _ = store.add("acme", ["user"])
+    store.add("beta", ["user"])
+    store.add("gamma", ["user"])
+    calls: list[tuple[bytes, bytes]] = []
+    real = auth_module.hmac.compare_digest
+
+    def recording(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(auth_module.hmac, "compare_digest", recording)
+    assert KeyStore(keys_file).authenticate(first).tenant == "acme"
+    # The match is the first entry, yet all three are compared: how long it takes does not say which key matched.
+    assert len(calls) == 3
+    assert all(len(a) == len(b) for a, b in calls)  # digests of equal length: compare_digest's constant-time case
+    calls.clear()
+    with pytest.raises(AuthenticationFailed):
+        KeyStore(keys_file).authenticate("sk-keel-" + "x" * 43)
+    assert len(calls) == 3
