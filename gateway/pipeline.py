@@ -77,7 +77,7 @@ class Pipeline:
         if self.guards is None and not request.tools:
             return
         try:
-            guard = RequestGuard.open(self.guards, principal.tenant, principal.config, request.tools, request.tool_choice,
+            guard = RequestGuard.open(self.guards, principal.tenant, principal.config, request.tool_specs(), request.tool_choice_spec(),
                                       request.response_format.model_dump() if request.response_format else None)
         except ToolNotPermitted as exc:
             raise NotPermitted(str(exc), param="tools") from None

@@ -71,6 +71,27 @@ class ResponseFormat(_Inbound):
     json_schema: dict[str, Any] | None = None
 
 
+class FunctionDefinition(_Inbound):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")  # OpenAI's rule for names
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # a JSON schema; tool-call arguments are validated against it
+    strict: bool | None = None
+
+
+class Tool(_Inbound):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class FunctionName(_Inbound):
+    name: str = Field(min_length=1)
+
+
+class NamedToolChoice(_Inbound):
+    type: Literal["function"]
+    function: FunctionName
+
+
 class KeelOptions(_Inbound):
     rag: bool | None = None
 
@@ -86,13 +107,13 @@ class ChatCompletionRequest(_Inbound):
     n: int = Field(default=1, ge=1, le=16)
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     response_format: ResponseFormat | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # int64, as OpenAI's
     stop: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=4)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    tool_choice: str | dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    tools: list[Tool] | None = None
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     user: str | None = None
     # --- Keel extensions (not in OpenAI's API; SDK clients send them with extra_body) ---
@@ -104,6 +125,15 @@ class ChatCompletionRequest(_Inbound):
         if self.rag is not None:
             return self.rag
         return self.keel.rag if self.keel else None
+
+    def tool_specs(self) -> list[dict[str, Any]] | None:
+        """The offered tools as plain dicts (what the tool plan and the prompt read)."""
+        return [t.model_dump(exclude_none=True) for t in self.tools] if self.tools is not None else None
+
+    def tool_choice_spec(self) -> str | dict[str, Any] | None:
+        if isinstance(self.tool_choice, NamedToolChoice):
+            return self.tool_choice.model_dump(exclude_none=True)
+        return self.tool_choice
 
     def stop_list(self) -> list[str]:
         if self.stop is None:

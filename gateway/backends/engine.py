@@ -186,7 +186,15 @@ class BatchEngine:
                     break
         jobs = [j for j in jobs if not j.cancelled.is_set()]
         if jobs:
-            self._prefill(jobs)
+            try:
+                self._prefill(jobs)
+            except Exception as exc:
+                # Jobs off the queue but not yet in the batch would otherwise wait for an answer forever.
+                running = {id(s.job) for s in self._seqs}
+                for job in jobs:
+                    if id(job) not in running:
+                        job.emit(EngineFailure(f"model error: {type(exc).__name__}: {exc}"))
+                raise
 
     def _prefill(self, jobs: list[_Job]) -> None:
         new: list[_Sequence] = []
@@ -196,7 +204,7 @@ class BatchEngine:
             for i in range(job.request.n):
                 gen = None
                 if job.request.temperature > 0:
-                    seed = job.request.seed + i if job.request.seed is not None else int.from_bytes(os.urandom(7), "big")
+                    seed = (job.request.seed + i) % 2**64 if job.request.seed is not None else int.from_bytes(os.urandom(7), "big")
                     gen = torch.Generator().manual_seed(seed)
                 new.append(_Sequence(job, i, gen, IncrementalText(self.tokenizer, job.request.stop), max_new))
                 rows.append(job.prompt_ids)

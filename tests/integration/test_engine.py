@@ -161,6 +161,30 @@ async def test_a_failing_forward_fails_its_request_and_the_engine_keeps_serving(
     assert out.completion_tokens == 5
 
 
+async def test_a_failing_prefill_fails_the_requests_it_admitted_at_once(backend):
+    """A request taken off the queue whose first forward fails gets the error, not an endless wait."""
+    model = backend.engine.model
+    original = model.forward
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated prefill failure")
+
+    model.forward = broken
+    try:
+        with pytest.raises(BackendUnavailable, match="simulated prefill failure"):
+            await asyncio.wait_for(backend.generate(_req("hello", max_tokens=5)), timeout=10)
+    finally:
+        model.forward = original
+    out = await backend.generate(_req("hello", max_tokens=5))
+    assert out.completion_tokens == 5
+
+
+async def test_any_int64_seed_samples(backend):
+    for seed in (2**63 - 1, -(2**63)):
+        out = await backend.generate(_req("hello", max_tokens=3, temperature=1.0, seed=seed, n=2))
+        assert out.completion_tokens == 6
+
+
 async def test_stopped_engine_is_unavailable(tiny_model_dir):
     b = TransformersBackend(tiny_model_dir)
     await b.start()

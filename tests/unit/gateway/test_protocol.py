@@ -51,11 +51,28 @@ def test_max_completion_tokens_wins_over_max_tokens():
         {"messages": []},
         {"messages": [{"role": "wizard", "content": "x"}]},
         {"response_format": {"type": "yaml"}},
+        {"seed": 2**63},  # int64, as OpenAI's: a larger seed cannot seed a generator
+        {"seed": -(2**63) - 1},
+        {"tools": [{"type": "function", "function": {"parameters": {}}}]},  # no name
+        {"tools": [{"type": "function", "function": {"name": "has space"}}]},
+        {"tools": [{"type": "retrieval", "function": {"name": "f"}}]},
+        {"tools": [{"nonsense": 1}]},
+        {"tool_choice": "sometimes"},
+        {"tool_choice": {"type": "function"}},
     ],
 )
 def test_invalid_values_are_refused(bad):
     with pytest.raises(ValidationError):
         _req(**bad)
+
+
+def test_tools_and_a_named_tool_choice_reach_the_tool_plan_as_plain_dicts():
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}, "x-extra": 1}}
+    req = _req(tools=[tool], tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert req.tool_specs() == [tool]
+    assert req.tool_choice_spec() == {"type": "function", "function": {"name": "get_weather"}}
+    assert _req(tool_choice="required").tool_choice_spec() == "required"
+    assert _req().tool_specs() is None
 
 
 def test_stop_string_becomes_list_and_sampling_params_pass_through():
