@@ -225,6 +225,7 @@ def train(
     max_skip_loss: float = 0.01,
     deep_features: Callable[[list[str]], np.ndarray] | None = None,
     max_deep_loss: float = 0.02,
+    deep_weights: Sequence[float] = (0.05,),
 ) -> CascadeClassifier:
     """Fit on all of ``data``; C, ``skip_below`` and the threshold come from ``folds``-fold out-of-fold scores.
 
@@ -237,7 +238,8 @@ def train(
 
     ``deep_features`` (SmolLM2 hidden states) adds the third stage: ``deep_above`` lets at most
     ``max_deep_loss`` of the positives that passed the screen go undecided by it, and the threshold is
-    then calibrated on the deep stage's out-of-fold scores.
+    then calibrated on the deep stage's out-of-fold scores. Among ``deep_weights`` (how much the SmolLM2
+    features weigh beside the n-grams and MiniLM), the best out-of-fold recall wins, as for C.
     """
     from threadpoolctl import threadpool_limits
 
@@ -245,7 +247,8 @@ def train(
     with threadpool_limits(1):
         model, oof = _train(data, positive, fp_mask, target_fp, caught, groups, Cs, folds, seed, max_skip_loss)
         if deep_features is not None:
-            _train_deep(model, oof, data, positive, fp_mask, target_fp, caught, deep_features, max_deep_loss, seed)
+            _train_deep(model, oof, data, positive, fp_mask, target_fp, caught, deep_features, max_deep_loss, seed,
+                        deep_weights)
         return model
 
 
@@ -299,13 +302,11 @@ def _train(data: TrainSet, positive: Sequence[str], fp_mask: np.ndarray, target_
     return model, oof
 
 
-DEEP_WEIGHT = 0.05  # standardised SmolLM2 features are scaled down to sit beside the n-grams and MiniLM
-
-
 def _train_deep(model: CascadeClassifier, oof: _OutOfFold, data: TrainSet, positive: Sequence[str],
                 fp_mask: np.ndarray, target_fp: float, caught: np.ndarray | None,
-                deep_features: Callable[[list[str]], np.ndarray], max_deep_loss: float, seed: int) -> None:
-    """Adds the deep stage to ``model``: gate, out-of-fold threshold, and the fit on all of ``data``."""
+                deep_features: Callable[[list[str]], np.ndarray], max_deep_loss: float, seed: int,
+                weights: Sequence[float]) -> None:
+    """Adds the deep stage to ``model``: gate, weight and threshold out of fold, then the fit on all of ``data``."""
     y = np.asarray(data.labels)
     is_pos = np.isin(y, list(positive))
     caught = np.zeros(len(y), dtype=bool) if caught is None else caught
@@ -319,29 +320,41 @@ def _train_deep(model: CascadeClassifier, oof: _OutOfFold, data: TrainSet, posit
     need = np.union1d(starts, np.flatnonzero(reach))
     L = np.zeros((len(owner), LM_DIMENSIONS), dtype=np.float32)
     L[need] = deep_features([flat[j] for j in need])
-    deep = np.full(len(owner), -np.inf)
-    for (train_idx, test_idx), fold in zip(oof.splits, oof.models, strict=True):
-        _fit_deep(fold, data, L, starts[train_idx], y[train_idx], positive, C, seed)
-        units = np.flatnonzero(np.isin(owner, test_idx) & reach)
-        if len(units):
-            F = fold.features.transform([flat[j] for j in units])
-            assert fold.deep is not None
-            deep[units] = fold.deep.score(fold.deep_features(F, data.embeddings[units], L[units]))
-    row = _row_max(deep, owner, len(y))
-    threshold = calibrated_threshold(row, fp_mask, target_fp=target_fp)
-    recall = float(np.mean(((row > threshold) | caught)[is_pos]))
-    _fit_deep(model, data, L, starts, y, positive, C, seed)
+    best: tuple[float, float, float] | None = None  # (recall, weight, threshold)
+    tried = {}
+    for weight in weights:
+        deep = np.full(len(owner), -np.inf)
+        for (train_idx, test_idx), fold in zip(oof.splits, oof.models, strict=True):
+            _fit_deep(fold, data, L, starts[train_idx], y[train_idx], positive, C, seed, weight)
+            units = np.flatnonzero(np.isin(owner, test_idx) & reach)
+            if len(units):
+                F = fold.features.transform([flat[j] for j in units])
+                assert fold.deep is not None
+                deep[units] = fold.deep.score(fold.deep_features(F, data.embeddings[units], L[units]))
+        row = _row_max(deep, owner, len(y))
+        threshold = calibrated_threshold(row, fp_mask, target_fp=target_fp)
+        recall = float(np.mean(((row > threshold) | caught)[is_pos]))
+        tried[str(weight)] = round(recall, 4)
+        if best is None or recall > best[0]:
+            best = (recall, weight, threshold)
+    assert best is not None
+    recall, weight, threshold = best
+    _fit_deep(model, data, L, starts, y, positive, C, seed, weight)
     model.full_threshold = model.threshold  # the two-stage cascade's own, for guards that turn the deep stage off
     model.deep_above, model.threshold = deep_above, threshold
     model.meta.update({"full_cv_recall": model.meta["cv_recall"], "cv_recall": round(recall, 4),
-                       "max_deep_loss": max_deep_loss, "deep_units": int(reach.sum()), "units": int(len(owner))})
+                       "max_deep_loss": max_deep_loss, "deep_units": int(reach.sum()), "units": int(len(owner)),
+                       "deep_weight": weight, "deep_weight_cv_recall": tried})
 
 
 def _fit_deep(model: CascadeClassifier, data: TrainSet, L: np.ndarray, rows: np.ndarray, y: np.ndarray,
-              positive: Sequence[str], C: float, seed: int) -> None:
-    """Fits ``model.deep`` on the texts ``rows`` (unit indices), with ``model``'s own n-gram vocabulary."""
+              positive: Sequence[str], C: float, seed: int, weight: float) -> None:
+    """Fits ``model.deep`` on the texts ``rows`` (unit indices), with ``model``'s own n-gram vocabulary.
+
+    The SmolLM2 features are standardised, then scaled by ``weight`` to sit beside the n-grams and MiniLM.
+    """
     center = L[rows].mean(axis=0)
-    model.deep_center, model.deep_scale = center, (L[rows].std(axis=0) + 1e-6) / DEEP_WEIGHT
+    model.deep_center, model.deep_scale = center, (L[rows].std(axis=0) + 1e-6) / weight
     F = model.features.transform([data.flat[j] for j in rows])
     model.deep = _logistic(model.deep_features(F, data.embeddings[rows], L[rows]), y, positive, C, seed)
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from guardrails.classifier import CascadeClassifier, Scored
-from guardrails.lm_features import TASK_PROMPTS, LmBody, LmFeatures
+from guardrails.lm_features import TASK_LAYERS, TASK_PROMPTS, LmBody, LmFeatures
 
 
 class EmbeddingCache:
@@ -78,7 +78,7 @@ class EmbeddingCache:
     def lm(self, task: str) -> LmFeatures:
         """The task's SmolLM2 feature function (its prompt from ``TASK_PROMPTS``; one model for all tasks)."""
         if task not in self.lm_features:
-            self.lm_features[task] = LmFeatures(self.lm_body, TASK_PROMPTS.get(task))
+            self.lm_features[task] = LmFeatures(self.lm_body, TASK_PROMPTS.get(task), layer=TASK_LAYERS.get(task))
         return self.lm_features[task]
 
     async def embed_deep(self, task: str, texts: Sequence[str]) -> np.ndarray:

