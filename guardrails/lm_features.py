@@ -44,8 +44,8 @@ HAZARD_PROMPT = Prompt("harm1", "You are a safety classifier.",
 # Which tasks read their text inside a prompt (the others: the text alone, as the injection stage does).
 TASK_PROMPTS: dict[str, Prompt] = {"hazard": HAZARD_PROMPT}
 # Tasks that read an earlier layer than the body's last. Hazard, read inside its prompt, on the train set's
-# cross-validation (recall at 5% edgy false positives, each at its best feature weight): layer 12 0.876,
-# 16 0.915, 20 0.910, 24 0.866; the last token instead of the mean 0.850, both together no better.
+# cross-validation (recall at 5% edgy false positives; layers 16 and 20 at their best feature weight, the
+# others at 0.05): layer 12 0.876, 16 0.915, 20 0.910, 24 0.866; the last token instead of the mean 0.850.
 TASK_LAYERS: dict[str, int] = {"hazard": 16}
 
 
