@@ -1,6 +1,7 @@
 """The whole loop: a reply escalates → it is queued → a reviewer edits it through the API →
 ``keel feedback export`` yields the pair → the reward stage's ``--extra-data`` path loads it and a
-reward-model training step runs on it."""
+reward-model training step runs on it. The gateway generates with the real tiny-random model, whose
+replies are never the JSON the request asks for: the real ``response_format`` guard escalates them."""
 
 from __future__ import annotations
 
@@ -18,15 +19,13 @@ from gateway import cli
 from gateway.app import create_app
 from gateway.auth import KeyStore
 from gateway.settings import Settings
-from tests.fakes import FakeBackend
-
-MODEL = "fake-model"
+MODEL = "tiny-random"
 QUESTIONS = ["List two colours as JSON.", "Give me a JSON object with a name."]
 FIXED = ['{"colours": ["red", "blue"]}', '{"name": "Keel"}']
 
 
 @pytest.fixture
-def gateway(tmp_path, monkeypatch):
+async def gateway(tmp_path, monkeypatch):
     policies = tmp_path / "policies"
     policies.mkdir()
     # A real guard: replies that are not the JSON the request asked for are escalated.
@@ -40,9 +39,10 @@ def gateway(tmp_path, monkeypatch):
     monkeypatch.setenv("KEEL_REVIEW", json.dumps(review))
     settings = Settings.load(None, keys_file=tmp_path / "keys.yaml", model="tiny-random",
                              guards={"enabled": True, "policies": str(policies), "warm": False}, review=review)
-    app = create_app(settings, backend=FakeBackend(["Sure! Red and blue."]), model_id=MODEL)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://keel")
-    return http, user, reviewer
+    app = create_app(settings)  # the embedded backend on tiny-random, started by the app's lifespan
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                                   base_url="http://keel") as http:
+        yield http, user, reviewer
 
 
 async def test_escalation_to_reward_model_training(gateway, tmp_path, capsys, tiny_model_dir):
@@ -51,13 +51,15 @@ async def test_escalation_to_reward_model_training(gateway, tmp_path, capsys, ti
     for question in QUESTIONS:
         reply = await http.post("/v1/chat/completions", headers=as_user, json={
             "model": MODEL, "messages": [{"role": "user", "content": question}],
-            "response_format": {"type": "json_object"}})
+            "response_format": {"type": "json_object"}, "max_tokens": 24, "seed": 7})
         assert reply.status_code == 200
         assert "reviewer" in reply.json()["choices"][0]["message"]["content"]  # the holding message
 
     queue = (await http.get("/v1/review/items?status=pending", headers=as_reviewer)).json()["data"]
     assert len(queue) == 2 and {i["source"] for i in queue} == {"escalation"}
     assert all(i["guard_decisions"][0]["guard"] == "response_format" for i in queue)
+    flagged = {i["candidates"][0]["content"] for i in queue}  # what the model said, held back from the user
+    assert all(text.strip() for text in flagged)
     for item in queue:
         fixed = FIXED[QUESTIONS.index(item["conversation"][-1]["content"])]
         assert (await http.post(f"/v1/review/items/{item['id']}/claim", headers=as_reviewer)).status_code == 200
@@ -72,7 +74,7 @@ async def test_escalation_to_reward_model_training(gateway, tmp_path, capsys, ti
     path.write_text(exported)
     records = [json.loads(line) for line in exported.splitlines()]
     assert sorted(r["chosen"][0]["content"] for r in records) == sorted(FIXED)
-    assert {r["rejected"][0]["content"] for r in records} == {"Sure! Red and blue."}
+    assert {r["rejected"][0]["content"] for r in records} == flagged
     assert cli.main(["feedback", "export"]) == 0 and capsys.readouterr().out == ""  # exported once
 
     # The reward stage's own loader (what `keel align --stage reward --extra-data FILE` uses).
