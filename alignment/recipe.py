@@ -42,6 +42,16 @@ class DataSettings:
 
 
 @dataclass
+class SampledDemoSettings:
+    prompts: int = 0  # train prompts the base policy answers for extra demonstrations (0: golden only)
+    samples: int = 2  # answers per prompt; the first that passes its checks (after repair) is kept
+    max_new_tokens: int = 128
+    temperature: float = 0.7
+    batch_size: int = 16
+    min_words: int = 15  # answers shorter than this are not kept (they carry too little content)
+
+
+@dataclass
 class SFTSettings:
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
@@ -51,6 +61,7 @@ class SFTSettings:
     max_length: int = 512  # tokens per demonstration (truncated beyond)
     save_steps: int = 50  # trainer checkpoint interval (resume point)
     lora: LoraSettings = field(default_factory=LoraSettings)
+    sampled: SampledDemoSettings = field(default_factory=SampledDemoSettings)  # alignment/demos.py
 
 
 @dataclass

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from alignment import demos as sampled_demos
 from alignment import models
 from alignment.artifacts import RunPaths
-from alignment.data import load_demonstrations, write_jsonl
+from alignment.data import Record, load_demonstrations, prompt_key, read_jsonl, write_jsonl
 from alignment.recipe import Recipe, resolve_path
 from alignment.training import last_checkpoint, trainer_kwargs
 
@@ -23,16 +24,52 @@ def demonstration_records(recipe: Recipe) -> list[dict[str, Any]]:
     return load_demonstrations([resolve_path(p) for p in recipe.data.demonstrations])
 
 
+def sampled_demonstrations(
+    recipe: Recipe, paths: RunPaths, model: Any, tokenizer: Any, golden: list[Record]
+) -> tuple[list[Record], dict[str, Any]]:
+    """Demonstrations from the base policy's own repaired samples (``alignment/demos.py``), made once per
+    run and kept in ``sft/sampled_demonstrations.jsonl`` so a resumed stage trains on the same data."""
+    settings = recipe.sft.sampled
+    if settings.prompts <= 0:
+        return [], {}
+    cached = paths.stage_dir("sft") / "sampled_demonstrations.jsonl"
+    if cached.exists():
+        records = read_jsonl(cached)
+        return records, {"kept": len(records), "cached": True}
+    prompts = sampled_demos.pick(
+        read_jsonl(resolve_path(recipe.data.train_prompts)),
+        settings.prompts,
+        seed=recipe.seed,
+        tokenizer=tokenizer,
+        max_prompt_tokens=recipe.data.max_prompt_tokens,
+        exclude={prompt_key(demo["messages"][:-1]) for demo in golden},
+    )
+    records, stats = sampled_demos.build(
+        model,
+        tokenizer,
+        prompts,
+        samples=settings.samples,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        batch_size=settings.batch_size,
+        min_words=settings.min_words,
+    )
+    write_jsonl(cached, records)
+    return records, stats
+
+
 def run(recipe: Recipe, paths: RunPaths) -> dict[str, Any]:
     """Train the SFT adapter; returns its metrics."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     tokenizer = models.load_tokenizer(recipe.model)
-    tokenizer.chat_template = models.training_chat_template(tokenizer)
-    demos = demonstration_records(recipe)
-    dataset = Dataset.from_list([{"messages": demo["messages"]} for demo in demos])
+    golden = demonstration_records(recipe)
     model = models.load_causal_lm(recipe.model, models.dtype_for(recipe.bf16))
+    sampled, sampled_stats = sampled_demonstrations(recipe, paths, model, tokenizer, golden)
+    demos = golden + sampled
+    tokenizer.chat_template = models.training_chat_template(tokenizer)
+    dataset = Dataset.from_list([{"messages": demo["messages"]} for demo in demos])
     output_dir = str(paths.stage_dir("sft") / "trainer")
     config = SFTConfig(
         **trainer_kwargs(recipe, recipe.sft, output_dir),
@@ -60,6 +97,8 @@ def run(recipe: Recipe, paths: RunPaths) -> dict[str, Any]:
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {
         "demonstrations": len(demos),
+        "golden_demonstrations": len(golden),
+        "sampled_demonstrations": sampled_stats,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "first_loss": losses[0] if losses else None,

@@ -51,6 +51,14 @@ def test_every_stage_leaves_its_artifacts(run_dir):
         assert done(run_dir, stage)["wall_seconds"] >= 0
 
 
+def test_sft_trains_on_golden_and_sampled_demonstrations(run_dir):
+    sft = done(run_dir, "sft")
+    sampled = (run_dir / "sft" / "sampled_demonstrations.jsonl").read_text().splitlines()
+    assert sft["sampled_demonstrations"]["prompts"] == 4
+    assert sft["sampled_demonstrations"]["kept"] == len(sampled)
+    assert sft["demonstrations"] == sft["golden_demonstrations"] + len(sampled)
+
+
 def test_reward_stage_uses_extra_data_and_reports_heldout_accuracy(run_dir):
     reward = done(run_dir, "reward")
     assert reward["by_source"]["review"] == len(REVIEW_PAIRS)

@@ -1,0 +1,117 @@
+"""Demonstrations by rejection sampling with repair: the base policy answers behaviour-spec train prompts,
+each answer is reshaped to the prompt's formatting checks (``alignment.spec.repair``) and kept only if it
+then passes every check strictly. SFT trains on these beside the golden demonstrations.
+
+The content is the model's own; only its form is rewritten, so SFT teaches form without pulling the model
+towards text it would not write. Prompts the base model cannot answer acceptably (it complies with
+hazardous requests: ``refuse`` prompts) yield nothing; their demonstrations are the golden ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from alignment.data import Record, prompt_key
+from alignment.sampling import encode_prompt, generate
+from alignment.spec.catalog import Catalog
+from alignment.spec.format_checks import count_words
+from alignment.spec.repair import repair
+
+log = logging.getLogger(__name__)
+
+
+def topic_of(text: str, topics: Sequence[str]) -> str:
+    """The longest catalog topic named in ``text`` (the subject a title or JSON "topic" field names)."""
+    named = [t for t in topics if re.search(r"(?<!\w)" + re.escape(t) + r"(?!\w)", text, re.IGNORECASE)]
+    return max(named, key=len) if named else "the topic"
+
+
+def complete_sentences(text: str) -> str:
+    """A response cut off at the token limit, up to the end of its last whole sentence ("" if none)."""
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+    return text[: ends[-1]] if ends else ""
+
+
+def pick(
+    records: Sequence[Record],
+    count: int,
+    *,
+    seed: int,
+    tokenizer: Any,
+    max_prompt_tokens: int,
+    exclude: set[str],
+) -> list[Record]:
+    """A seeded sample of prompts that fit, are not golden prompts, and ask for something sampling can
+    give (a ``refuse`` check needs a refusal the base model does not write)."""
+    order = [r for r in records if prompt_key(r["messages"]) not in exclude]
+    order = [r for r in order if not any(c["type"] == "refuse" for c in r.get("checks", []))]
+    random.Random(seed).shuffle(order)
+    picked: list[Record] = []
+    for record in order:
+        if len(picked) == count:
+            break
+        if len(encode_prompt(tokenizer, record["messages"])) <= max_prompt_tokens:
+            picked.append(record)
+    return picked
+
+
+def build(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Record],
+    *,
+    samples: int,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    min_words: int = 15,
+    catalog: Catalog | None = None,
+) -> tuple[list[Record], dict[str, Any]]:
+    """One demonstration per prompt that any of its ``samples`` answers yields; and counts of how."""
+    topics = [t for split in (catalog or Catalog.load()).topics.values() for t in split]
+    conversations = [record["messages"] for record in prompts for _ in range(samples)]
+    generations = generate(
+        model,
+        tokenizer,
+        conversations,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        batch_size=batch_size,
+        desc="demonstrations",
+    )
+    demos: list[Record] = []
+    passed_as_sampled = repaired = 0
+    for index, record in enumerate(prompts):
+        checks = record.get("checks", [])
+        topic = topic_of(record["messages"][-1]["content"], topics)
+        for generation in generations[index * samples : (index + 1) * samples]:
+            text = generation.text if generation.finished else complete_sentences(generation.text)
+            if count_words(text) < min_words:
+                continue
+            fixed = repair(text, checks, topic)
+            if fixed is None:
+                continue
+            if fixed == text:
+                passed_as_sampled += 1
+            else:
+                repaired += 1
+            demos.append(
+                {
+                    "messages": [*record["messages"], {"role": "assistant", "content": fixed}],
+                    "source": "repaired_sample" if fixed != text else "sample",
+                    "checks": checks,
+                }
+            )
+            break
+    stats = {
+        "prompts": len(prompts),
+        "kept": len(demos),
+        "passed_as_sampled": passed_as_sampled,
+        "repaired": repaired,
+    }
+    log.info("demonstrations from sampling: %s", stats)
+    return demos, stats
