@@ -10,13 +10,13 @@ hazardous requests: ``refuse`` prompts) yield nothing; their demonstrations are 
 from __future__ import annotations
 
 import logging
-import random
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from alignment.comparisons import pick_prompts
 from alignment.data import Record, prompt_key
-from alignment.sampling import encode_prompt, generate
+from alignment.sampling import generate
 from alignment.spec.catalog import Catalog
 from alignment.spec.format_checks import count_words
 from alignment.spec.repair import repair
@@ -47,16 +47,13 @@ def pick(
 ) -> list[Record]:
     """A seeded sample of prompts that fit, are not golden prompts, and ask for something sampling can
     give (a ``refuse`` check needs a refusal the base model does not write)."""
-    order = [r for r in records if prompt_key(r["messages"]) not in exclude]
-    order = [r for r in order if not any(c["type"] == "refuse" for c in r.get("checks", []))]
-    random.Random(seed).shuffle(order)
-    picked: list[Record] = []
-    for record in order:
-        if len(picked) == count:
-            break
-        if len(encode_prompt(tokenizer, record["messages"])) <= max_prompt_tokens:
-            picked.append(record)
-    return picked
+    usable = [
+        record
+        for record in records
+        if prompt_key(record["messages"]) not in exclude
+        and not any(check["type"] == "refuse" for check in record.get("checks", []))
+    ]
+    return pick_prompts(usable, count, seed, tokenizer, max_prompt_tokens)
 
 
 def build(
