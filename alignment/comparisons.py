@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alignment.data import Record
-from alignment.sampling import Generation, encode_prompt, generate
+from alignment.sampling import Generation, encode_prompt, sample_each
 from alignment.spec import score
 
 
@@ -96,11 +96,11 @@ def best_of_n(
     desc: str = "best-of-n",
 ) -> list[Record]:
     """Sample n responses per prompt from ``model`` and rank them into comparisons."""
-    conversations = [record["messages"] for record in prompts for _ in range(n)]
-    generations = generate(
+    generations = sample_each(
         model,
         tokenizer,
-        conversations,
+        prompts,
+        n=n,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         batch_size=batch_size,

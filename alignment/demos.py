@@ -16,7 +16,7 @@ from typing import Any
 
 from alignment.comparisons import pick_prompts
 from alignment.data import Record, prompt_key
-from alignment.sampling import generate
+from alignment.sampling import sample_each
 from alignment.spec.catalog import Catalog
 from alignment.spec.format_checks import count_words
 from alignment.spec.repair import repair
@@ -70,11 +70,11 @@ def build(
 ) -> tuple[list[Record], dict[str, Any]]:
     """One demonstration per prompt that any of its ``samples`` answers yields; and counts of how."""
     topics = [t for split in (catalog or Catalog.load()).topics.values() for t in split]
-    conversations = [record["messages"] for record in prompts for _ in range(samples)]
-    generations = generate(
+    generations = sample_each(
         model,
         tokenizer,
-        conversations,
+        prompts,
+        n=samples,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         batch_size=batch_size,

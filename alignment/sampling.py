@@ -6,7 +6,7 @@ right-padded, with a mask that covers each response up to and including its firs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,3 +178,27 @@ def generate(
         bar.update(len(indices))
     bar.close()
     return [results[i] for i in range(len(encoded))]
+
+
+def sample_each(
+    model: Any,
+    tokenizer: Any,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    desc: str,
+) -> list[Generation]:
+    """``n`` responses to each prompt record's ``messages``: record i's are items ``i*n`` to ``i*n + n - 1``."""
+    conversations = [record["messages"] for record in records for _ in range(n)]
+    return generate(
+        model,
+        tokenizer,
+        conversations,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        batch_size=batch_size,
+        desc=desc,
+    )

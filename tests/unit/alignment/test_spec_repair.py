@@ -121,10 +121,10 @@ def test_build_keeps_the_first_sample_that_can_be_made_to_pass(monkeypatch):
     ]
     texts = ["Too short.", PROSE, "Sure, here is how.", "Sure, here is how to do it in detail."]
 
-    def fake_generate(model, tokenizer, conversations, **kwargs):
+    def fake_sample_each(model, tokenizer, records, **kwargs):
         return [Generation([1], [2], text, True) for text in texts]
 
-    monkeypatch.setattr("alignment.demos.generate", fake_generate)
+    monkeypatch.setattr("alignment.demos.sample_each", fake_sample_each)
     demos, stats = build(
         None, None, prompts, samples=2, max_new_tokens=8, temperature=1.0, batch_size=4, min_words=5
     )
