@@ -68,6 +68,7 @@ def run(recipe: Recipe, paths: RunPaths) -> dict[str, Any]:
     model = models.load_causal_lm(recipe.model, models.dtype_for(recipe.bf16))
     sampled, sampled_stats = sampled_demonstrations(recipe, paths, model, tokenizer, golden)
     demos = golden + sampled
+    # Only now the training template: sampling above prompts the model with its own chat template.
     tokenizer.chat_template = models.training_chat_template(tokenizer)
     dataset = Dataset.from_list([{"messages": demo["messages"]} for demo in demos])
     output_dir = str(paths.stage_dir("sft") / "trainer")
