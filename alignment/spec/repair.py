@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from alignment.spec.checkers import run_check
 from alignment.spec.format_checks import contains_phrase, count_words, split_sentences
 from alignment.spec.scoring import score, strip_emphasis
 
@@ -179,9 +180,9 @@ def _added_text(response: str, checks: Sequence[Mapping[str, Any]], topic: str) 
     added = []
     for check in checks:
         name = check["type"]
-        if name in ("starts_with", "ends_with") and not score(response, [check])[0]:
+        if name in ("starts_with", "ends_with") and not run_check(response, check):
             added.append(str(check["phrase"]))
-        elif name == "title_in_double_angles" and not score(response, [check])[0]:
+        elif name == "title_in_double_angles" and not run_check(response, check):
             added.append(with_title("", topic).strip())
     return "\n".join(added)
 
@@ -201,7 +202,7 @@ def repair(response: str, checks: Sequence[Mapping[str, Any]], topic: str) -> st
         name = str(check["type"])
         if text is None:
             return None
-        if name not in REPAIRERS or score(text, [check])[0]:
+        if name not in REPAIRERS or run_check(text, check):
             continue
         params = {key: value for key, value in check.items() if key != "type"}
         if name in _LENGTH:
