@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from alignment.data import prompt_key
 from alignment.demos import build, complete_sentences, pick, topic_of
 from alignment.sampling import Generation
 from alignment.spec import score
@@ -106,8 +107,6 @@ def test_prompts_are_picked_without_golden_ones_refusals_or_long_ones():
         record("long", "word " * 50, [{"type": "all_lowercase"}]),
         record("ok", "write about bees", [{"type": "all_lowercase"}]),
     ]
-    from alignment.data import prompt_key
-
     picked = pick(
         records, 5, seed=0, tokenizer=_Tokenizer(), max_prompt_tokens=20, exclude={prompt_key(golden["messages"])}
     )
