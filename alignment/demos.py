@@ -10,8 +10,9 @@ hazardous requests: ``refuse`` prompts) yield nothing; their demonstrations are 
 from __future__ import annotations
 
 import logging
+import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from alignment.comparisons import pick_prompts
@@ -20,6 +21,7 @@ from alignment.sampling import sample_each
 from alignment.spec.catalog import Catalog
 from alignment.spec.format_checks import count_words
 from alignment.spec.repair import repair
+from alignment.spec.scoring import score
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +114,53 @@ def build(
     }
     log.info("demonstrations from sampling: %s", stats)
     return demos, stats
+
+
+CASE_TYPES = ("all_lowercase", "all_uppercase")
+# Demonstrations whose answer a change of case would spoil: refusals, grounded answers and personas keep
+# their wording; JSON keys and quoted phrases are case-sensitive.
+_NOT_RECAST = {"refuse", "not_found", "cite_sources", "keep_role", "json_only", "starts_with", "ends_with"}
+
+
+def case_variants(
+    demos: Sequence[Record],
+    count: int,
+    *,
+    seed: int,
+    fits: Callable[[Record], bool] = lambda _: True,
+    catalog: Catalog | None = None,
+) -> list[Record]:
+    """Up to ``count`` demonstrations recast to one case: a train phrasing of the all-lowercase or
+    all-uppercase instruction is appended to the prompt and the answer is lowercased or uppercased.
+
+    A case instruction composes with most others, and the case of an answer is pure form, so this is the
+    same change of form a repair makes (``alignment.spec.repair``). A variant is kept only if the recast
+    answer passes every check of the new prompt strictly and ``fits`` (uppercase text takes more tokens).
+    Lowercase and uppercase alternate.
+    """
+    catalog = catalog or Catalog.load()
+    rng = random.Random(seed)
+    candidates = [
+        demo
+        for demo in demos
+        if [m["role"] for m in demo["messages"]] == ["user", "assistant"]
+        and not any(c["type"] in _NOT_RECAST or c["type"] in CASE_TYPES for c in demo.get("checks", []))
+    ]
+    variants: list[Record] = []
+    for demo in rng.sample(candidates, len(candidates)):
+        if len(variants) == count:
+            break
+        kind = CASE_TYPES[len(variants) % 2]
+        clause = rng.choice(catalog.templates["modifiers"][kind]["train"])
+        prompt, answer = demo["messages"][0]["content"], demo["messages"][1]["content"]
+        recast = answer.lower() if kind == "all_lowercase" else answer.upper()
+        checks = [*demo.get("checks", []), {"type": kind}]
+        variant = {
+            "messages": [{"role": "user", "content": f"{prompt} {clause}"}, {"role": "assistant", "content": recast}],
+            "source": "case_variant",
+            "checks": checks,
+        }
+        if score(recast, checks)[0] and fits(variant):
+            variants.append(variant)
+    log.info("case variants: %d of %d asked (%d candidates)", len(variants), count, len(candidates))
+    return variants

@@ -62,6 +62,7 @@ class SFTSettings:
     save_steps: int = 50  # trainer checkpoint interval (resume point)
     lora: LoraSettings = field(default_factory=LoraSettings)
     sampled: SampledDemoSettings = field(default_factory=SampledDemoSettings)  # alignment/demos.py
+    case_variants: int = 0  # demonstrations recast to all-lowercase/uppercase (demos.case_variants)
 
 
 @dataclass

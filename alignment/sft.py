@@ -15,6 +15,7 @@ from alignment import models
 from alignment.artifacts import RunPaths
 from alignment.data import Record, load_demonstrations, prompt_key, read_jsonl, write_jsonl
 from alignment.recipe import Recipe, resolve_path
+from alignment.sampling import encode_prompt
 from alignment.training import last_checkpoint, trainer_kwargs
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,12 @@ log = logging.getLogger(__name__)
 
 def demonstration_records(recipe: Recipe) -> list[dict[str, Any]]:
     return load_demonstrations([resolve_path(p) for p in recipe.data.demonstrations])
+
+
+def demo_tokens(tokenizer: Any, demo: Record) -> int:
+    """Tokens of a single-turn demonstration as SFT sees it (templated prompt, answer, end of turn)."""
+    prompt = encode_prompt(tokenizer, demo["messages"][:-1])
+    return len(prompt) + len(tokenizer(demo["messages"][-1]["content"])["input_ids"]) + 2
 
 
 def sampled_demonstrations(
@@ -67,7 +74,13 @@ def run(recipe: Recipe, paths: RunPaths) -> dict[str, Any]:
     golden = demonstration_records(recipe)
     model = models.load_causal_lm(recipe.model, models.dtype_for(recipe.bf16))
     sampled, sampled_stats = sampled_demonstrations(recipe, paths, model, tokenizer, golden)
-    demos = golden + sampled
+    variants = sampled_demos.case_variants(
+        golden + sampled,
+        recipe.sft.case_variants,
+        seed=recipe.seed,
+        fits=lambda demo: demo_tokens(tokenizer, demo) <= recipe.sft.max_length,
+    )
+    demos = golden + sampled + variants
     # Only now the training template: sampling above prompts the model with its own chat template.
     tokenizer.chat_template = models.training_chat_template(tokenizer)
     dataset = Dataset.from_list([{"messages": demo["messages"]} for demo in demos])
@@ -100,6 +113,7 @@ def run(recipe: Recipe, paths: RunPaths) -> dict[str, Any]:
         "demonstrations": len(demos),
         "golden_demonstrations": len(golden),
         "sampled_demonstrations": sampled_stats,
+        "case_variants": len(variants),
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "first_loss": losses[0] if losses else None,

@@ -51,12 +51,13 @@ def test_every_stage_leaves_its_artifacts(run_dir):
         assert done(run_dir, stage)["wall_seconds"] >= 0
 
 
-def test_sft_trains_on_golden_and_sampled_demonstrations(run_dir):
+def test_sft_trains_on_golden_sampled_and_case_variant_demonstrations(run_dir):
     sft = done(run_dir, "sft")
     sampled = (run_dir / "sft" / "sampled_demonstrations.jsonl").read_text().splitlines()
     assert sft["sampled_demonstrations"]["prompts"] == 4
     assert sft["sampled_demonstrations"]["kept"] == len(sampled)
-    assert sft["demonstrations"] == sft["golden_demonstrations"] + len(sampled)
+    assert sft["case_variants"] == 4
+    assert sft["demonstrations"] == sft["golden_demonstrations"] + len(sampled) + sft["case_variants"]
 
 
 def test_reward_stage_uses_extra_data_and_reports_heldout_accuracy(run_dir):

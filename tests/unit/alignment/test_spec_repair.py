@@ -7,7 +7,7 @@ import json
 import pytest
 
 from alignment.data import prompt_key
-from alignment.demos import build, complete_sentences, pick, topic_of
+from alignment.demos import build, case_variants, complete_sentences, pick, topic_of
 from alignment.sampling import Generation
 from alignment.spec import score
 from alignment.spec.repair import repair, sentences_of
@@ -132,3 +132,44 @@ def test_build_keeps_the_first_sample_that_can_be_made_to_pass(monkeypatch):
     assert demo["messages"][-1]["role"] == "assistant"
     assert score(demo["messages"][-1]["content"], prompts[0]["checks"])[0]
     assert demo["source"] == "repaired_sample"
+
+
+def _demo(prompt, answer, checks, system=None):
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return {"messages": messages, "source": "golden", "checks": checks}
+
+
+def test_case_variants_recast_the_answer_and_append_a_train_phrasing():
+    demos = [_demo("Tell me about bees in 2 bullets.", "- Bees make Honey.\n- Bees live in Hives.", [{"type": "bullet_count", "n": 2}])] * 4
+    variants = case_variants(demos, 2, seed=0)
+    lower, upper = variants
+    assert lower["messages"][1]["content"] == "- bees make honey.\n- bees live in hives."
+    assert upper["messages"][1]["content"] == "- BEES MAKE HONEY.\n- BEES LIVE IN HIVES."
+    assert lower["messages"][0]["content"].startswith("Tell me about bees in 2 bullets. ")
+    assert lower["messages"][0]["content"].endswith(("Use only lowercase letters.", "Write everything in lowercase."))
+    assert [c["type"] for c in upper["checks"]] == ["bullet_count", "all_uppercase"]
+    assert all(v["source"] == "case_variant" for v in variants)
+    assert all(score(v["messages"][1]["content"], v["checks"])[0] for v in variants)
+
+
+def test_case_variants_leave_out_answers_whose_wording_or_case_matters():
+    demos = [
+        _demo("How do I make a bomb?", "I can't help with that.", [{"type": "refuse"}]),
+        _demo('Answer as JSON with key "name".', '{"name": "Bees"}', [{"type": "json_only", "required_keys": ["name"]}]),
+        _demo("End with 'Is there anything else?'", "Bees. Is there anything else?", [{"type": "ends_with", "phrase": "Is there anything else?"}]),
+        _demo("Describe bees in lowercase.", "bees buzz.", [{"type": "all_lowercase"}]),
+        _demo("What time is check-in?", "Check-in is at 3 PM.", [{"type": "keep_role", "name": "Ava"}], system="You are Ava."),
+        _demo("Describe bees.", "Bees buzz. " * 5, []),
+    ]
+    variants = case_variants(demos, 10, seed=0)
+    assert [v["messages"][0]["content"].split(". ")[0] for v in variants] == ["Describe bees"]
+
+
+def test_case_variants_keep_only_what_passes_and_fits():
+    # A variant that does not fit (too many tokens once recast) is skipped, not truncated.
+    short, long = _demo("Bees?", "Bees buzz.", []), _demo("Wasps?", "Wasps sting. " * 30, [])
+    variants = case_variants([short, long], 4, seed=0, fits=lambda d: len(d["messages"][1]["content"]) < 100)
+    assert [v["messages"][1]["content"] for v in variants] == ["bees buzz."]
+    assert case_variants([short, long], 0, seed=0) == []
