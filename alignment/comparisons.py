@@ -23,6 +23,18 @@ def check_value(text: str, checks: Sequence[Mapping[str, Any]]) -> float:
     return (sum(r.strict for r in results) + sum(r.loose for r in results)) / len(results)
 
 
+def spec_reward(text: str, checks: Sequence[Mapping[str, Any]]) -> float:
+    """PPO's checker reward, in [0, 3]: ``check_value`` plus 1 when every check passes strictly.
+
+    Partial credit alone pays a policy to trade a hard check for easy ones (a short answer with no commas
+    gets half marks on "a numbered list of 5, no commas"); the bonus pays only for following the whole
+    prompt, which is what the eval's prompt-level strict pass rate measures.
+    """
+    if not checks:
+        return 0.0
+    return check_value(text, checks) + float(score(text, checks)[0])
+
+
 def pick_prompts(
     records: Sequence[Record], count: int, seed: int, tokenizer: Any, max_prompt_tokens: int
 ) -> list[Record]:

@@ -15,7 +15,7 @@ import torch
 
 from alignment import models
 from alignment.artifacts import RunPaths
-from alignment.comparisons import check_value
+from alignment.comparisons import spec_reward
 from alignment.data import read_jsonl
 from alignment.ppo.trainer import PPOTrainer, Prompt, RewardFn
 from alignment.ppo.value_head import ValueHead
@@ -70,7 +70,7 @@ def make_reward_fn(source: str, tokenizer: Any, scorer: RewardScorer | None) -> 
             total += scorer.score(conversations)
         if "checkers" in source.split("+"):
             total += torch.tensor(
-                [check_value(text, p.meta.get("checks", [])) for p, text in zip(prompts, texts, strict=True)]
+                [spec_reward(text, p.meta.get("checks", [])) for p, text in zip(prompts, texts, strict=True)]
             )
         return total
 

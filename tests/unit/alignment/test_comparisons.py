@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alignment.comparisons import check_value, rank_samples
+from alignment.comparisons import check_value, rank_samples, spec_reward
 from alignment.sampling import Generation
 
 LOWER = [{"type": "all_lowercase"}]
@@ -18,6 +18,14 @@ def test_check_value_counts_strict_and_loose_passes():
     # passes loosely only: the first line is dropped in a loose variant
     assert check_value("Sure!\nall quiet here", LOWER) == 1.0
     assert check_value("anything", []) == 0.0
+
+
+def test_spec_reward_pays_a_bonus_only_when_every_check_passes_strictly():
+    checks = [*LOWER, {"type": "no_commas"}]
+    assert spec_reward("all quiet here", checks) == 3.0
+    assert spec_reward("all quiet, here", checks) == 1.0  # half the checks: partial credit, no bonus
+    assert spec_reward("Sure!\nall quiet here", checks) == check_value("Sure!\nall quiet here", checks) == 1.5
+    assert spec_reward("anything", []) == 0.0
 
 
 def test_best_and_worst_sample_become_a_pair():

@@ -33,15 +33,15 @@ PROMPTS = [
 RESPONSES = [[1, 2, 0], [3, 0]]  # "all quiet", "LOUD"
 
 
-def test_checker_reward_is_strict_plus_loose_pass_fraction():
+def test_checker_reward_is_the_spec_reward():
     reward = make_reward_fn("checkers", Tokens(), None)(PROMPTS, RESPONSES, [True, True])
-    assert reward.tolist() == pytest.approx([2.0, 0.0])
+    assert reward.tolist() == pytest.approx([3.0, 0.0])
 
 
 def test_rm_reward_scores_the_full_conversation_and_sums_with_checkers():
     scorer = FakeScorer()
     reward = make_reward_fn("rm+checkers", Tokens(), scorer)(PROMPTS, RESPONSES, [True, True])
-    assert reward.tolist() == pytest.approx([2.5, 0.5])
+    assert reward.tolist() == pytest.approx([3.5, 0.5])
     assert scorer.seen[0] == [
         {"role": "user", "content": "whisper"},
         {"role": "assistant", "content": "all quiet"},
