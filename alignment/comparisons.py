@@ -19,7 +19,10 @@ def check_value(text: str, checks: Sequence[Mapping[str, Any]]) -> float:
     """How well a response follows its checks: strict plus loose pass fraction, in [0, 2]."""
     if not checks:
         return 0.0
-    _, _, results = score(text, checks)
+    return _pass_fraction(score(text, checks)[2])
+
+
+def _pass_fraction(results: Sequence[Any]) -> float:
     return (sum(r.strict for r in results) + sum(r.loose for r in results)) / len(results)
 
 
@@ -32,7 +35,8 @@ def spec_reward(text: str, checks: Sequence[Mapping[str, Any]]) -> float:
     """
     if not checks:
         return 0.0
-    return check_value(text, checks) + float(score(text, checks)[0])
+    strict, _, results = score(text, checks)
+    return _pass_fraction(results) + float(strict)
 
 
 def pick_prompts(

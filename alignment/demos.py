@@ -118,8 +118,8 @@ def build(
 
 CASE_TYPES = ("all_lowercase", "all_uppercase")
 # Demonstrations whose answer a change of case would spoil: refusals, grounded answers and personas keep
-# their wording; JSON keys and quoted phrases are case-sensitive.
-_NOT_RECAST = {"refuse", "not_found", "cite_sources", "keep_role", "json_only", "starts_with", "ends_with"}
+# their wording; JSON keys and quoted phrases are case-sensitive; a case already asked for stays.
+_NOT_RECAST = {"refuse", "not_found", "cite_sources", "keep_role", "json_only", "starts_with", "ends_with", *CASE_TYPES}
 
 
 def case_variants(
@@ -144,7 +144,7 @@ def case_variants(
         demo
         for demo in demos
         if [m["role"] for m in demo["messages"]] == ["user", "assistant"]
-        and not any(c["type"] in _NOT_RECAST or c["type"] in CASE_TYPES for c in demo.get("checks", []))
+        and not any(c["type"] in _NOT_RECAST for c in demo.get("checks", []))
     ]
     variants: list[Record] = []
     for demo in rng.sample(candidates, len(candidates)):
