@@ -20,7 +20,7 @@ from alignment.data import Record, prompt_key
 from alignment.sampling import sample_each
 from alignment.spec.catalog import Catalog
 from alignment.spec.format_checks import count_words
-from alignment.spec.repair import repair
+from alignment.spec.repair import REPAIRERS, repair
 from alignment.spec.scoring import score
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def case_variants(
         kind = CASE_TYPES[len(variants) % 2]
         clause = rng.choice(catalog.templates["modifiers"][kind]["train"])
         prompt, answer = demo["messages"][0]["content"], demo["messages"][1]["content"]
-        recast = answer.lower() if kind == "all_lowercase" else answer.upper()
+        recast = REPAIRERS[kind](answer, topic="")  # the repairer for that case (lower() / upper())
         checks = [*demo.get("checks", []), {"type": kind}]
         variant = {
             "messages": [{"role": "user", "content": f"{prompt} {clause}"}, {"role": "assistant", "content": recast}],
